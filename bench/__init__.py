@@ -1,0 +1,1 @@
+"""resdepth's harness: suites, cells, runner, training, metrics, results store and CLI."""

@@ -1,0 +1,196 @@
+"""Typed, frozen configuration: suites expand into experiments, experiments into cells.
+
+Everything a TOML suite says is parsed into these dataclasses and validated up front, so a typo in
+a suite fails before the first model trains, with the bad value named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training budget and optimizer of one cell (AdamW, warm-up + cosine decay, early stopping)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 1.0
+    patience: int = 5
+    gradient_interval: int = 50  # steps between gradient-flow recordings (bench.gradflow)
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"train.epochs must be >= 1. Received: epochs={self.epochs}")
+        _check(
+            self.batch_size >= 1,
+            f"train.batch_size must be >= 1. Received: batch_size={self.batch_size}",
+        )
+        _check(
+            self.learning_rate > 0,
+            f"train.learning_rate must be > 0. Received: learning_rate={self.learning_rate}",
+        )
+        _check(
+            self.weight_decay >= 0,
+            f"train.weight_decay must be >= 0. Received: weight_decay={self.weight_decay}",
+        )
+        _check(
+            0 <= self.warmup_epochs < self.epochs,
+            f"train.warmup_epochs must be in [0, epochs). Received: warmup_epochs="
+            f"{self.warmup_epochs}",
+        )
+        _check(self.patience >= 1, f"train.patience must be >= 1. Received: {self.patience}")
+        _check(
+            self.gradient_interval >= 1,
+            f"train.gradient_interval must be >= 1. Received: {self.gradient_interval}",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A preset swept over depths (in residual blocks) and residual/plain.
+
+    ``block`` is the residual block variant (``models.blocks.VARIANTS``); ``post`` is the
+    published form of each family.
+    """
+
+    preset: str
+    depths: tuple[int, ...] = ()
+    residual: tuple[bool, ...] = (True, False)
+    width: float | None = None
+    block: str = "post"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depths", tuple(self.depths))
+        object.__setattr__(self, "residual", tuple(self.residual))
+        _check(
+            all(isinstance(d, int) and d >= 1 for d in self.depths),
+            f"model depths must be integers >= 1. Received: depths={list(self.depths)}",
+        )
+        _check(
+            len(self.residual) > 0 and all(isinstance(r, bool) for r in self.residual),
+            f"model residual must be a non-empty list of booleans. Received: {self.residual}",
+        )
+        _check(
+            self.width is None or self.width > 0,
+            f"model width must be > 0. Received: width={self.width}",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One task on one dataset (with its options), a training budget and the models to sweep."""
+
+    name: str
+    task: str
+    dataset: str
+    dataset_options: tuple[tuple[str, Any], ...]
+    train: TrainConfig
+    models: tuple[ModelSpec, ...]
+
+    def __post_init__(self) -> None:
+        _check(bool(self.models), f"experiment {self.name!r} lists no models")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.dataset_options)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One trained model: (task, dataset, preset, depth, residual, seed) plus its budget.
+
+    ``model_options`` are the keyword arguments of ``models.build``/``models.describe``.
+    """
+
+    experiment: str
+    task: str
+    dataset: str
+    dataset_options: tuple[tuple[str, Any], ...]
+    preset: str
+    depth: int | None
+    width: float | None
+    residual: bool
+    seed: int
+    train: TrainConfig
+    block: str = "post"
+
+    @property
+    def id(self) -> str:
+        """A stable file-name-safe id, e.g. ``kws-synth-words-tc-resnet8-d3-res-s0``."""
+        depth = "dp" if self.depth is None else f"d{self.depth}"
+        width = "" if self.width is None else f"-w{self.width:g}"
+        kind = ("res" if self.residual else "plain") + (
+            "" if self.block == "post" else f"-{self.block}"
+        )
+        return f"{self.task}-{self.experiment}-{self.preset}{width}-{depth}-{kind}-s{self.seed}"
+
+    @property
+    def model_options(self) -> dict[str, Any]:
+        return {
+            "depth": self.depth,
+            "width": self.width,
+            "residual": self.residual,
+            "block": self.block,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, stored in every cell result."""
+        out = dataclasses.asdict(self)
+        out["dataset_options"] = dict(self.dataset_options)
+        out["id"] = self.id
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A declarative benchmark: experiments × seeds, expanded into cells."""
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    experiments: tuple[Experiment, ...]
+
+    def __post_init__(self) -> None:
+        _check(bool(self.seeds), f"suite {self.name!r} lists no seeds")
+        names = [e.name for e in self.experiments]
+        _check(
+            len(set(names)) == len(names),
+            f"suite {self.name!r} has duplicate experiment names: {names}",
+        )
+
+    def cells(self) -> list[Cell]:
+        """Expand into cells in a stable order: experiment, model, depth, residual, seed."""
+        out = []
+        for exp in self.experiments:
+            for spec in exp.models:
+                for depth in spec.depths or (None,):
+                    for residual in spec.residual:
+                        for seed in self.seeds:
+                            out.append(
+                                Cell(
+                                    experiment=exp.name,
+                                    task=exp.task,
+                                    dataset=exp.dataset,
+                                    dataset_options=exp.dataset_options,
+                                    preset=spec.preset,
+                                    depth=depth,
+                                    width=spec.width,
+                                    residual=residual,
+                                    seed=seed,
+                                    train=exp.train,
+                                    block=spec.block,
+                                )
+                            )
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, default=str)

@@ -1,0 +1,68 @@
+"""Metrics with their unit and direction, so reports and regression checks read them the same way.
+
+Every metric a cell records is declared here once: its unit and whether higher is better. Cell
+results store ``{"value", "unit", "higher_is_better"}`` for each, so a results file explains
+itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """What a metric measures, in which unit, and which way is better."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    description: str
+
+
+METRICS: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec("accuracy", "fraction", True, "top-1 accuracy on the test split"),
+        MetricSpec("macro_f1", "fraction", True, "unweighted mean of per-class F1 on test"),
+        MetricSpec("test_loss", "nats", False, "mean cross-entropy on the test split"),
+        MetricSpec("val_accuracy", "fraction", True, "best validation accuracy (early stopping)"),
+        MetricSpec("train_seconds", "s", False, "wall time of training (fit), compile included"),
+        MetricSpec("train_samples_per_s", "samples/s", True, "training throughput, whole fit"),
+        MetricSpec("params", "count", False, "trainable parameters"),
+    )
+}
+
+
+def record(name: str, value: float) -> dict:
+    """A metric value with its unit and direction, as stored in a cell result."""
+    spec = METRICS[name]
+    return {"value": float(value), "unit": spec.unit, "higher_is_better": spec.higher_is_better}
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``[true, predicted]`` as an int64 matrix."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def accuracy(cm: np.ndarray) -> float:
+    """Top-1 accuracy from a confusion matrix."""
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else float("nan")
+
+
+def macro_f1(cm: np.ndarray) -> float:
+    """Mean F1 over the classes that occur in the truth or the predictions.
+
+    A class absent from both has no defined F1 and is left out rather than counted as 0 or 1.
+    """
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    present = (support + predicted) > 0
+    f1 = np.divide(2 * tp, support + predicted, out=np.zeros_like(tp), where=present)
+    return float(f1[present].mean()) if present.any() else float("nan")

@@ -1,0 +1,183 @@
+"""Run a suite: expand it into cells, train each, and store each result as it finishes.
+
+Resumable: cells with a final result in the run directory are skipped, so a killed run picks up
+where it stopped and loses at most the cell in flight. A cell that diverges (NaN loss) or runs out
+of memory is recorded with that status and the sweep goes on; an unexpected error is recorded as
+``error`` (with its traceback) and retried on the next resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import datasets
+import models
+from bench import environment, store, tasks
+from bench.config import Cell, Suite
+from bench.train import Diverged
+
+
+def default_cache_dir() -> Path:
+    """Where corpora are cached: ``$RESDEPTH_CACHE`` or ``~/.cache/resdepth``."""
+    return Path(os.environ.get("RESDEPTH_CACHE", Path.home() / ".cache" / "resdepth"))
+
+
+def new_run_dir(suite: Suite, root: Path = Path("runs")) -> Path:
+    """``runs/<UTC timestamp>-<suite>``, e.g. ``runs/20261124T101500Z-quick``."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return root / f"{stamp}-{suite.name}"
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """How a run went: cells per status, and the ones skipped because already finished."""
+
+    run_dir: Path
+    statuses: Counter
+    resumed: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return set(self.statuses) <= {"ok"}
+
+
+def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
+    """Create ``run_dir`` for ``suite``, or check an existing one was made by the same suite."""
+    marker = run_dir / "suite.json"
+    text = suite.to_json()
+    if marker.exists():
+        if json.loads(marker.read_text()) != json.loads(text):
+            raise ValueError(
+                f"{run_dir} holds a run of a different suite definition ({marker}); "
+                "pass a new --out directory"
+            )
+        return
+    store.write_atomic(marker, text + "\n")
+
+
+def _enable_determinism() -> None:
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
+class _DataCache:
+    """Loads each (dataset, options) once per run and shares it between its cells."""
+
+    def __init__(self, data_dir: str | None, cache_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.cache_dir = cache_dir
+        self._loaded: dict = {}
+
+    def get(self, cell: Cell):
+        key = (cell.dataset, cell.dataset_options)
+        if key not in self._loaded:
+            module = datasets.get(cell.dataset)
+            config = module.Config(**dict(cell.dataset_options))
+            self._loaded = {}  # keep one corpus in memory at a time
+            self._loaded[key] = module.load(config, self.data_dir, self.cache_dir)
+        return self._loaded[key]
+
+
+def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> dict:
+    """Train and evaluate one cell; always returns a result with a status, never raises for
+    divergence, OOM or a bug inside the cell."""
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(cell.seed)
+    task = tasks.get(cell.task)
+    started = time.time()
+    result: dict = {
+        "cell": cell.to_dict(),
+        "model": models.describe(cell.preset, **cell.model_options),
+        "dataset": data.summary(),
+        "environment": environment.describe(),
+        "started": started,
+    }
+    try:
+        payload, model = task.run(cell, data, verbose=verbose)
+        for name, table in payload.pop("tables", {}).items():
+            result.setdefault("tables", {})[name] = store.write_table(run_dir, name, cell.id, table)
+        result.update(payload, status="ok")
+        _save_model(model, run_dir, cell, data)
+    except Diverged as err:
+        result.update(status="diverged", error=str(err), diverged_step=err.step)
+    except MemoryError as err:
+        result.update(status="oom", error=str(err) or "MemoryError")
+    except Exception as err:  # noqa: BLE001 - a sweep records a failing cell and goes on
+        status = "oom" if type(err).__name__ == "ResourceExhaustedError" else "error"
+        result.update(
+            status=status, error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc()
+        )
+    result["finished"] = time.time()
+    result["wall_seconds"] = result["finished"] - started
+    return result
+
+
+def _save_model(model, run_dir: Path, cell: Cell, data) -> None:
+    """Save the trained model (raw audio in, logits out) and a sidecar with its labels."""
+    path = store.model_path(run_dir, cell.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{cell.id}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    store.write_json(
+        path.with_suffix(".json"), {"labels": list(data.labels), "cell": cell.to_dict()}
+    )
+
+
+def run_suite(
+    suite: Suite,
+    run_dir: Path,
+    *,
+    data_dir: str | None = None,
+    cache_dir: Path | None = None,
+    verbose: int | None = None,
+    log: Callable[[str], None] = print,
+) -> RunSummary:
+    """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary."""
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    _claim_run_dir(run_dir, suite)
+    _enable_determinism()
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    data = _DataCache(data_dir, cache_dir or default_cache_dir())
+    cells = suite.cells()
+    statuses: Counter = Counter()
+    resumed = 0
+    for i, cell in enumerate(cells, 1):
+        path = store.cell_path(run_dir, cell.id)
+        if store.is_done(run_dir, cell.id):
+            resumed += 1
+            statuses[store.read_json(path)["status"]] += 1
+            log(f"[{i}/{len(cells)}] {cell.id}: already done, skipped")
+            continue
+        log(f"[{i}/{len(cells)}] {cell.id}: training")
+        result = run_cell(cell, data.get(cell), run_dir, verbose=verbose)
+        store.write_json(path, result)
+        statuses[result["status"]] += 1
+        log(f"[{i}/{len(cells)}] {cell.id}: {_headline(result)}")
+    return RunSummary(run_dir, statuses, resumed, time.perf_counter() - t0)
+
+
+def _headline(result: dict) -> str:
+    if result["status"] != "ok":
+        return f"{result['status'].upper()} - {result.get('error', '')}"
+    parts = [
+        f"{k}={v['value']:.4g}"
+        for k, v in result["metrics"].items()
+        if k in ("accuracy", "macro_f1", "wer", "map")
+    ]
+    return f"ok in {result['wall_seconds']:.0f}s, " + ", ".join(parts)

@@ -1,0 +1,128 @@
+"""Load a suite TOML file into a validated :class:`~bench.config.Suite`.
+
+A suite names experiments (task × dataset × models × budget) and seeds. Unknown keys, tasks,
+datasets, presets and bad option values fail here, with the file and the value named, before any
+training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+import datasets
+import models
+from bench import tasks
+from bench.config import Experiment, ModelSpec, Suite, TrainConfig
+
+SUITES_DIR = Path(__file__).parent / "suites"
+
+
+def suite_names() -> list[str]:
+    """Names of the suites shipped in ``bench/suites``."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A suite name (``quick``) or a path to a TOML file -> the file's path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"suite file not found: {path}")
+        return path
+    candidate = SUITES_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        raise ValueError(
+            f"unknown suite {str(name_or_path)!r}; known: {', '.join(suite_names())} "
+            "(or pass a path to a .toml file)"
+        )
+    return candidate
+
+
+def _only_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _train(table: dict, base: TrainConfig, where: str) -> TrainConfig:
+    _only_keys(table, _fields(TrainConfig), f"{where} [train]")
+    return dataclasses.replace(base, **table)
+
+
+def _model(table: dict, where: str) -> ModelSpec:
+    _only_keys(table, _fields(ModelSpec), where)
+    spec = ModelSpec(**table)
+    for residual in spec.residual:  # unknown preset or bad variant: a ValueError naming it
+        models.get_config(spec.preset, residual=residual, block=spec.block)
+    return spec
+
+
+def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
+    allowed = {"name", "task", "dataset", "dataset_options", "train", "models"}
+    _only_keys(table, allowed, where)
+    for key in ("task", "dataset", "models"):
+        if key not in table:
+            raise ValueError(f"{where}: missing key {key!r}")
+    task = tasks.get(table["task"])
+    module = datasets.get(table["dataset"])
+    if module.KIND != task.DATA_KIND:
+        raise ValueError(
+            f"{where}: task {table['task']!r} needs a {task.DATA_KIND!r} dataset; "
+            f"{table['dataset']!r} is {module.KIND!r}"
+        )
+    options = dict(table.get("dataset_options", {}))
+    try:
+        module.Config(**options)  # validate the options now, not mid-sweep
+    except TypeError as err:
+        raise ValueError(f"{where}: bad dataset_options for {table['dataset']!r}: {err}") from err
+    return Experiment(
+        name=table.get("name", table["dataset"]),
+        task=table["task"],
+        dataset=table["dataset"],
+        dataset_options=tuple(sorted((k, _freeze(v)) for k, v in options.items())),
+        train=_train(table.get("train", {}), base_train, where),
+        models=tuple(_model(m, f"{where} models[{i}]") for i, m in enumerate(table["models"])),
+    )
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def parse(data: dict, source: str = "<suite>") -> Suite:
+    """Build a suite from already-parsed TOML data; ``source`` names it in errors."""
+    _only_keys(data, {"name", "description", "seeds", "train", "experiment"}, source)
+    base_train = _train(data.get("train", {}), TrainConfig(), source)
+    experiments = data.get("experiment", [])
+    if not experiments:
+        raise ValueError(f"{source}: no [[experiment]] tables")
+    return Suite(
+        name=data.get("name", Path(source).stem),
+        description=data.get("description", ""),
+        seeds=tuple(data.get("seeds", [0])),
+        experiments=tuple(
+            _experiment(e, base_train, f"{source} experiment[{i}]")
+            for i, e in enumerate(experiments)
+        ),
+    )
+
+
+def load(name_or_path: str | Path) -> Suite:
+    """Load and validate a suite by name or path."""
+    path = resolve(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from err
+    try:
+        return parse(data, str(path))
+    except TypeError as err:  # a bad field type inside a dataclass constructor
+        raise ValueError(f"{path}: {err}") from err

@@ -1,0 +1,119 @@
+"""Keyword spotting: classify a 1-s clip into one of the corpus's words.
+
+Headline metric: top-1 test accuracy; also macro-F1, test loss and the confusion matrix of the
+best (early-stopped) weights.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+import models
+from bench import gradflow, metrics, train
+from bench.config import Cell
+from datasets.base import KwsData
+from datasets.pipeline import batches
+
+DATA_KIND = "kws"
+EVAL_BATCH = 256
+PROBE_BATCHES = 4  # fixed training batches the gradient-flow probe averages over at init
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def probe_batches(data: KwsData, batch_size: int, seed: int) -> list[tuple[np.ndarray, ...]]:
+    """A seeded, fixed sample of training batches for the gradient-flow probe."""
+    rng = np.random.default_rng(seed)
+    n = min(len(data.train), PROBE_BATCHES * batch_size)
+    idx = np.sort(rng.choice(len(data.train), n, replace=False))
+    return [
+        (data.train.audio[idx[i : i + batch_size]], data.train.labels[idx[i : i + batch_size]])
+        for i in range(0, n, batch_size)
+    ]
+
+
+def build(cell: Cell, data: KwsData) -> keras.Model:
+    """The cell's model, sized for the corpus's classes."""
+    return models.build(cell.preset, num_classes=len(data.labels), **cell.model_options)
+
+
+def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Model]:
+    """Train one cell and evaluate its best weights on the test split.
+
+    Returns:
+        The JSON-ready result (metrics, history, confusion matrix, timing) and the trained model.
+    """
+    cfg = cell.train
+    model = build(cell, data)
+    train_ds = batches(data.train, cfg.batch_size, shuffle_seed=cell.seed)
+    val_ds = batches(data.val, EVAL_BATCH)
+    steps = int(np.ceil(len(data.train) / cfg.batch_size))
+    train.compile_model(
+        model,
+        cfg,
+        steps,
+        loss=LOSS,
+        metrics=["accuracy"],
+    )
+    recorder = gradflow.Recorder(
+        gradflow.Probe(model, LOSS, probe_batches(data, cfg.batch_size, cell.seed)),
+        cfg.gradient_interval,
+    )
+    fitted = train.fit(model, train_ds, val_ds, cfg, verbose=verbose, callbacks=[recorder])
+    t0 = time.perf_counter()
+    result = evaluate(model, data, "test")
+    eval_seconds = time.perf_counter() - t0
+    samples = len(data.train) * len(fitted.epoch_seconds)
+    result["metrics"].update(
+        val_accuracy=metrics.record("val_accuracy", max(fitted.history["val_accuracy"])),
+        train_seconds=metrics.record("train_seconds", fitted.train_seconds),
+        train_samples_per_s=metrics.record(
+            "train_samples_per_s", samples / max(fitted.train_seconds, 1e-9)
+        ),
+        params=metrics.record("params", count_params(model)),
+    )
+    flow = recorder.table()
+    result.update(
+        gradient_flow={
+            **gradflow.summarize(flow),
+            "interval": cfg.gradient_interval,
+            "seconds": recorder.seconds,
+            "overhead": recorder.seconds / max(fitted.train_seconds, 1e-9),
+        },
+        tables={"gradflow": flow},
+        history=fitted.history,
+        best_epoch=fitted.best_epoch,
+        timing={
+            "train_seconds": fitted.train_seconds,
+            "epoch_seconds": fitted.epoch_seconds,
+            "eval_seconds": eval_seconds,
+            "steps": fitted.steps,
+        },
+    )
+    return result, model
+
+
+def count_params(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
+    """Accuracy, macro-F1, loss and confusion matrix of ``model`` on one split of ``data``."""
+    part = getattr(data, split)
+    logits = model.predict(batches(part, EVAL_BATCH), verbose=0)
+    pred = np.argmax(logits, axis=-1)
+    cm = metrics.confusion_matrix(part.labels, pred, len(data.labels))
+    loss = LOSS(part.labels, logits)
+    return {
+        "metrics": {
+            "accuracy": metrics.record("accuracy", metrics.accuracy(cm)),
+            "macro_f1": metrics.record("macro_f1", metrics.macro_f1(cm)),
+            "test_loss": metrics.record("test_loss", float(loss)),
+        },
+        "labels": list(data.labels),
+        "confusion_matrix": cm.tolist(),
+        "split": split,
+        "n_examples": len(part),
+    }

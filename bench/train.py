@@ -1,0 +1,109 @@
+"""Training loop shared by the tasks: AdamW, warm-up + cosine decay, early stopping, NaN guard.
+
+The best weights by validation loss are restored at the end, so every task evaluates the best
+epoch on its test split. A loss that becomes NaN stops training and is reported with its step,
+so the runner can record the cell as ``diverged`` instead of crashing the sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import keras
+
+from bench.config import TrainConfig
+
+
+class Diverged(RuntimeError):
+    """Training loss became NaN or infinite at ``step``."""
+
+    def __init__(self, step: int, epoch: int) -> None:
+        super().__init__(f"loss became non-finite at step {step} (epoch {epoch + 1})")
+        self.step = step
+        self.epoch = epoch
+
+
+class _Watch(keras.callbacks.Callback):
+    """Records epoch wall times and stops at the first non-finite batch loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch_seconds: list[float] = []
+        self.diverged: Diverged | None = None
+        self._step = 0
+        self._epoch = 0
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._t0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = Diverged(self._step, self._epoch)
+            self.model.stop_training = True
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What training produced besides the weights: history, timing, best epoch."""
+
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]
+    train_seconds: float
+    best_epoch: int
+    steps: int
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, loss, metrics):
+    """Compile with AdamW and a linear warm-up followed by cosine decay over the whole budget."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.learning_rate * (0.1 if warmup else 1.0),
+        decay_steps=max(1, total - warmup),
+        warmup_target=cfg.learning_rate if warmup else None,
+        warmup_steps=warmup,
+        alpha=0.01,
+    )
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callbacks=()) -> FitResult:
+    """Fit with early stopping on validation loss and restore the best weights.
+
+    Raises:
+        Diverged: when the training loss becomes NaN or infinite.
+    """
+    watch = _Watch()
+    stop = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+    )
+    t0 = time.perf_counter()
+    hist = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        callbacks=[watch, stop, *callbacks],
+        shuffle=False,  # the tf.data pipeline shuffles, seeded per cell
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - t0
+    if watch.diverged is not None:
+        raise watch.diverged
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    return FitResult(
+        history=history,
+        epoch_seconds=watch.epoch_seconds,
+        train_seconds=seconds,
+        best_epoch=int(stop.best_epoch) + 1,
+        steps=watch._step,
+    )

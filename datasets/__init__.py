@@ -1,0 +1,25 @@
+"""Corpora for resdepth: a registry from dataset name to its loader module.
+
+A dataset is one module exposing ``Config`` (a frozen dataclass of its options, validated in
+``__post_init__``), ``KIND`` (``"kws"`` for keyword spotting) and
+``load(config, data_dir, cache_dir) -> KwsData``. Adding a corpus is that module plus one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+# name -> module path; imported lazily so ``python -m bench --help`` stays fast.
+DATASETS: dict[str, str] = {
+    "synth-words": "datasets.synth_words",
+    "fsdd": "datasets.fsdd",
+    "speech-commands": "datasets.speech_commands",
+}
+
+
+def get(name: str) -> ModuleType:
+    """Return the module of dataset ``name``; a clear error lists the known names."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return importlib.import_module(DATASETS[name])

@@ -1,0 +1,113 @@
+"""Data containers shared by every corpus: what a loader returns and what it skipped.
+
+Every keyword-spotting corpus (synthetic, FSDD, Speech Commands, ...) is loaded into the same
+shape: fixed-length 16 kHz float32 clips with integer labels and speaker ids, split into
+train/val/test. Files that could not be used are never dropped silently: they go into a
+``SkipLog`` that the cell result carries into the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections import Counter
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+CLIP_SECONDS = 1.0
+CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used at all (missing folder, nothing decodable, bad layout)."""
+
+
+@dataclasses.dataclass
+class SkipLog:
+    """Files a loader skipped, with the reason for each; counted in every cell result."""
+
+    entries: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def skip(self, path: object, reason: str) -> None:
+        """Record a skipped file and warn with its name, so nothing is dropped silently."""
+        self.entries.append((str(path), reason))
+        warnings.warn(f"skipped {path}: {reason}", stacklevel=2)
+
+    @property
+    def count(self) -> int:
+        return len(self.entries)
+
+    def by_reason(self) -> dict[str, int]:
+        return dict(Counter(reason.split(":")[0] for _, reason in self.entries))
+
+    def summary(self) -> dict:
+        """JSON-ready summary: total, counts per reason, and the first files named."""
+        return {
+            "count": self.count,
+            "by_reason": self.by_reason(),
+            "files": [{"file": f, "reason": r} for f, r in self.entries[:50]],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioSplit:
+    """One split of a classification corpus: ``audio[i]`` is a clip, ``labels[i]`` its class.
+
+    Attributes:
+        audio: float32 array ``[n, CLIP_SAMPLES]`` at 16 kHz, roughly in [-1, 1].
+        labels: int32 array ``[n]`` indexing ``KwsData.labels``.
+        speakers: array ``[n]`` of speaker or voice ids (str), for speaker-aware splits.
+    """
+
+    audio: np.ndarray
+    labels: np.ndarray
+    speakers: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.audio)
+        if len(self.labels) != n or len(self.speakers) != n:
+            raise ValueError(
+                f"AudioSplit arrays differ in length: audio={n}, labels={len(self.labels)}, "
+                f"speakers={len(self.speakers)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+
+@dataclasses.dataclass(frozen=True)
+class KwsData:
+    """A loaded keyword-spotting corpus: class names, three splits, and what was skipped."""
+
+    name: str
+    labels: tuple[str, ...]
+    train: AudioSplit
+    val: AudioSplit
+    test: AudioSplit
+    skipped: SkipLog = dataclasses.field(default_factory=SkipLog)
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            if len(getattr(self, split)) == 0:
+                raise DataError(f"dataset {self.name!r} has an empty {split} split")
+
+    def summary(self) -> dict:
+        """Sizes, labels and skip counts for the cell result."""
+        return {
+            "name": self.name,
+            "labels": list(self.labels),
+            "sizes": {s: len(getattr(self, s)) for s in ("train", "val", "test")},
+            "skipped": self.skipped.summary(),
+            **self.info,
+        }
+
+
+def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
+    """Centre-crop or zero-pad a 1-D clip to exactly ``n`` samples."""
+    if len(audio) >= n:
+        start = (len(audio) - n) // 2
+        return audio[start : start + n]
+    pad = n - len(audio)
+    return np.pad(audio, (pad // 2, pad - pad // 2))

@@ -1,0 +1,309 @@
+"""Google Speech Commands v2: one-second 16 kHz recordings of 35 words by thousands of speakers.
+
+Layout (as released, and as ``python -m bench data download speech-commands`` extracts it)::
+
+    ROOT/
+      yes/0a7c2a8d_nohash_0.wav ...     one folder per word; files {speaker}_nohash_{n}.wav
+      ...
+      validation_list.txt               "word/file.wav" lines: the validation split
+      testing_list.txt                  "word/file.wav" lines: the test split
+      _background_noise_/*.wav          minute-long noise recordings
+
+Every file not in either list is training data; the lists keep each speaker in one split.
+
+Label sets (``Config.labels``):
+
+- ``"12"``: the ten keywords ``yes no up down left right on off stop go`` plus ``_unknown_``
+  (recordings of the other 25 words) and ``_silence_`` (one-second cuts of background noise),
+  the common benchmark task. As in the TensorFlow reference recipe, each split holds
+  ``ceil(unknown_fraction * keywords)`` unknown clips, drawn with ``seed`` from that split's other
+  words, and ``ceil(silence_fraction * keywords)`` silence clips. Silence cuts come from disjoint
+  parts of every noise file (first 80 % train, next 10 % validation, last 10 % test), scaled by a
+  random gain in [0, 1], so no noise sample is shared between splits.
+- ``"35"``: all 35 words as classes; no unknown or silence class (the fractions are unused).
+
+Speaker ids are the hash prefix of each file name. Files whose names do not follow the layout,
+files that do not decode and files listed in a split list but missing are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from datasets import download as _download
+from datasets.audio import AUDIO_SUFFIXES, AudioError, load_clips, read_audio, stack
+from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, AudioSplit, DataError, KwsData, SkipLog
+
+KIND = "kws"
+NAME = "speech-commands"
+
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+WORDS_35 = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
+    "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one",
+    "right", "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow",
+    "yes", "zero",
+)  # fmt: skip
+UNKNOWN = "_unknown_"
+SILENCE = "_silence_"
+NOISE_DIR = "_background_noise_"
+VAL_LIST = "validation_list.txt"
+TEST_LIST = "testing_list.txt"
+LABEL_SETS = ("12", "35")
+SPLITS = ("train", "val", "test")
+# Share of every background-noise file that each split cuts its silence from: [start, end).
+NOISE_REGIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
+SEPARATOR = "_nohash_"
+BAD_NAME = "bad name: expected {speaker}_nohash_{n}.wav"
+
+
+def label_names(labels: str) -> tuple[str, ...]:
+    """Class names of a label set, in label-index order."""
+    return (*KEYWORDS, UNKNOWN, SILENCE) if labels == "12" else WORDS_35
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Options of the Speech Commands loader.
+
+    Attributes:
+        labels: ``"12"`` (ten keywords + unknown + silence) or ``"35"`` (all words); an integer
+            12 or 35 (as ``--set labels=12`` gives) is accepted.
+        unknown_fraction: ``"12"`` only: unknown clips per split, as a share of its keyword
+            clips; in [0, 1].
+        silence_fraction: ``"12"`` only: silence clips per split, as a share of its keyword
+            clips; in [0, 1]. 0 needs no ``_background_noise_`` folder.
+        seed: draws the unknown subset and the silence cuts.
+    """
+
+    labels: str = "12"
+    unknown_fraction: float = 0.1
+    silence_fraction: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        labels = self.labels
+        if isinstance(labels, int) and not isinstance(labels, bool):
+            labels = str(labels)
+        if labels not in LABEL_SETS:
+            raise ValueError(
+                f"labels must be one of {', '.join(repr(s) for s in LABEL_SETS)}. "
+                f"Received: labels={self.labels!r}"
+            )
+        object.__setattr__(self, "labels", labels)
+        for field in ("unknown_fraction", "silence_fraction"):
+            value = getattr(self, field)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= 1
+            ):
+                raise ValueError(f"{field} must be a number in [0, 1]. Received: {field}={value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer. Received: seed={self.seed!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Utterance:
+    """One word recording: ``rel`` is its path relative to the root, as the split lists write it."""
+
+    rel: str
+    word: str
+    speaker: str
+
+
+def _layout_hint(root: Path) -> str:
+    return (
+        f"is {root} the Speech Commands v2 folder? It should hold one folder per word, "
+        f"{VAL_LIST}, {TEST_LIST} and {NOISE_DIR}/ (get it with "
+        "`python -m bench data download speech-commands`)"
+    )
+
+
+def _read_list(path: Path, root: Path) -> set[str]:
+    if not path.is_file():
+        raise DataError(f"missing split list {path}; {_layout_hint(root)}")
+    return {
+        line.strip().replace("\\", "/")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+
+
+def _scan_word(root: Path, word: str, skipped: SkipLog) -> list[Utterance]:
+    """The recordings of one word folder, in name order; misnamed audio files are skipped."""
+    out = []
+    for path in sorted((root / word).iterdir()):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        speaker, sep, rest = path.stem.partition(SEPARATOR)
+        if not (sep and speaker and rest.isdigit()):
+            skipped.skip(path, BAD_NAME)
+            continue
+        out.append(Utterance(f"{word}/{path.name}", word, speaker))
+    return out
+
+
+def _silence(
+    noises: list[tuple[str, np.ndarray]], split: str, n: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[str]]:
+    """``n`` one-second cuts of background noise for ``split`` (from its region of each file),
+    each scaled by a gain drawn in [0, 1]; returns the clips and their source names."""
+    lo, hi = NOISE_REGIONS[split]
+    spans = []
+    for name, audio in noises:
+        start, stop = int(lo * len(audio)), int(hi * len(audio))
+        if stop - start >= CLIP_SAMPLES:
+            spans.append((name, audio, start, stop))
+    if n and not spans:
+        raise DataError(
+            f"no background-noise file is long enough to cut {split} silence from "
+            f"(each needs {CLIP_SAMPLES / (hi - lo) / SAMPLE_RATE:.0f} s); set silence_fraction=0 "
+            "to load without a _silence_ class"
+        )
+    clips, sources = [], []
+    for _ in range(n):
+        name, audio, start, stop = spans[int(rng.integers(len(spans)))]
+        offset = int(rng.integers(start, stop - CLIP_SAMPLES + 1))
+        gain = np.float32(rng.uniform(0.0, 1.0))
+        clips.append(audio[offset : offset + CLIP_SAMPLES] * gain)
+        sources.append(f"{NOISE_DIR}/{name}")
+    return clips, sources
+
+
+def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> KwsData:
+    """Load Speech Commands from ``data_dir`` into train/val/test per ``config``.
+
+    Decoding is not cached (every selected file is read once per load, in a thread pool);
+    ``cache_dir`` is accepted for the common loader signature.
+
+    Raises:
+        DataError: no folder, not the Speech Commands layout (missing lists or word folders),
+            or no background noise to cut silence from.
+    """
+    del cache_dir
+    root = _download.data_root(data_dir, NAME)
+    skipped = SkipLog()
+    val_list = _read_list(root / VAL_LIST, root)
+    test_list = _read_list(root / TEST_LIST, root)
+    folders = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    )
+    required = KEYWORDS if config.labels == "12" else WORDS_35
+    missing = [w for w in required if w not in folders]
+    if missing:
+        raise DataError(
+            f"missing word folder(s) {', '.join(missing)} for labels={config.labels!r}; "
+            f"{_layout_hint(root)}"
+        )
+    if config.labels == "12":
+        unknown_words = [w for w in folders if w not in KEYWORDS]
+        ignored: list[str] = []
+    else:
+        unknown_words = []
+        ignored = [w for w in folders if w not in WORDS_35]
+    used = set(required) | set(unknown_words)
+
+    utterances = [u for word in sorted(used) for u in _scan_word(root, word, skipped)]
+    present = {u.rel for u in utterances}
+    for list_name, listed in ((VAL_LIST, val_list), (TEST_LIST, test_list)):
+        for rel in sorted(listed - present):
+            if rel.split("/", 1)[0] in used and not (root / rel).is_file():
+                skipped.skip(root / rel, f"missing: listed in {list_name} but not found")
+
+    names = label_names(config.labels)
+    index = {name: i for i, name in enumerate(names)}
+    by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
+    for u in utterances:
+        split = "test" if u.rel in test_list else "val" if u.rel in val_list else "train"
+        by_split[split].append(u)
+
+    # Which recordings each split uses: all keyword ones, and (12 labels) a seeded unknown subset.
+    chosen: dict[str, list[Utterance]] = {}
+    keyword_counts: dict[str, int] = {}
+    for i, split in enumerate(SPLITS):
+        words = [u for u in by_split[split] if u.word in required]
+        keyword_counts[split] = len(words)
+        pool = [u for u in by_split[split] if u.word not in required]
+        n_unknown = min(len(pool), math.ceil(config.unknown_fraction * len(words)))
+        if config.labels == "12" and n_unknown:
+            rng = np.random.default_rng([config.seed, i, 1])
+            picks = np.sort(rng.choice(len(pool), size=n_unknown, replace=False))
+            words += [pool[j] for j in picks]
+        chosen[split] = sorted(words, key=lambda u: u.rel)
+
+    flat = [u for split in SPLITS for u in chosen[split]]
+    clips = load_clips([root / u.rel for u in flat], skipped)
+    decoded = dict(zip((u.rel for u in flat), clips, strict=True))
+
+    noises: list[tuple[str, np.ndarray]] = []
+    if config.labels == "12" and config.silence_fraction > 0:
+        noise_dir = root / NOISE_DIR
+        if not noise_dir.is_dir():
+            raise DataError(
+                f"missing {noise_dir}, needed for the _silence_ class; {_layout_hint(root)} "
+                "(or set silence_fraction=0)"
+            )
+        for path in sorted(noise_dir.iterdir()):
+            if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+                continue
+            try:
+                noises.append((path.stem, read_audio(path)))
+            except AudioError as err:
+                skipped.skip(path, err.reason)
+
+    splits = {}
+    for i, split in enumerate(SPLITS):
+        audio, labels, speakers = [], [], []
+        for u in chosen[split]:
+            clip = decoded[u.rel]
+            if clip is None:
+                continue
+            audio.append(clip)
+            labels.append(index[u.word] if u.word in index else index[UNKNOWN])
+            speakers.append(u.speaker)
+        if config.labels == "12":
+            n_silence = math.ceil(config.silence_fraction * keyword_counts[split])
+            rng = np.random.default_rng([config.seed, i, 2])
+            cuts, sources = _silence(noises, split, n_silence, rng)
+            audio += cuts
+            labels += [index[SILENCE]] * len(cuts)
+            speakers += sources
+        splits[split] = AudioSplit(
+            audio=stack(audio),
+            labels=np.array(labels, np.int32),
+            speakers=np.array(speakers, dtype=str),
+        )
+    if not any(len(s) for s in splits.values()):
+        raise DataError(
+            f"no usable Speech Commands recordings under {root} "
+            f"({skipped.count} files skipped: {skipped.by_reason() or 'none'}); "
+            f"{_layout_hint(root)}"
+        )
+    return KwsData(
+        name=NAME,
+        labels=names,
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        skipped=skipped,
+        info={
+            "label_set": config.labels,
+            "unknown_words": unknown_words,
+            "ignored_folders": ignored,
+            "noise_files": [name for name, _ in noises],
+            "data_dir": str(root),
+        },
+    )
+
+
+def download(dest: Path) -> Path:
+    """Download (2.4 GB) and extract Speech Commands v0.02 under ``dest``; returns the folder to
+    pass as ``--data-dir``. URL and hash: ``datasets.download.SPEECH_COMMANDS`` (overridable with
+    ``$RESDEPTH_SPEECH_COMMANDS_URL`` / ``$RESDEPTH_SPEECH_COMMANDS_SHA256``)."""
+    return _download.fetch_source(_download.SPEECH_COMMANDS, dest, name="speech_commands_v0_02")

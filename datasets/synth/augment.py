@@ -1,0 +1,114 @@
+"""Seeded augmentation that turns one clean synthesized word into a realistic 1-s clip.
+
+eSpeak NG speaks every word cleanly, at one level, starting at sample 0. Real keyword clips have
+background noise, room reverberation, varying loudness and the word anywhere in the second, so a
+model trained on clean synthetic speech would learn shortcuts. Every random choice comes from the
+``numpy.random.Generator`` passed in, so a clip is a pure function of its seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from datasets.base import CLIP_SAMPLES, SAMPLE_RATE
+
+# Noise colours: spectral power ~ 1 / f**exponent (white 0, pink 1, brown 2).
+NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+# Share of clips that get a synthetic room reverb, and its decay time (RT60) in seconds.
+REVERB_PROB = 0.5
+RT60_SECONDS = (0.15, 0.6)
+# Direct-to-reverberant energy ratio in dB: low values sound like a big, live room.
+DRR_DB = (0.0, 12.0)
+# Peak level of the finished clip in dBFS.
+PEAK_DBFS = (-24.0, -1.0)
+# Silence detection: frames more than this far below the loudest frame are silence.
+TRIM_DB = 50.0
+TRIM_FRAME_SECONDS = 0.01
+TRIM_MARGIN_SECONDS = 0.02
+
+
+def trim_silence(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Cut leading and trailing silence, keeping a short margin around the word."""
+    frame = max(1, int(sample_rate * TRIM_FRAME_SECONDS))
+    n_frames = len(audio) // frame
+    if n_frames == 0:
+        return audio
+    frames = audio[: n_frames * frame].reshape(n_frames, frame).astype(np.float64)
+    energy = (frames**2).mean(axis=1)
+    peak = energy.max()
+    if peak <= 0:
+        return audio[:0]
+    active = np.flatnonzero(energy >= peak * 10 ** (-TRIM_DB / 10))
+    margin = int(sample_rate * TRIM_MARGIN_SECONDS)
+    start = max(0, active[0] * frame - margin)
+    stop = min(len(audio), (active[-1] + 1) * frame + margin)
+    return audio[start:stop]
+
+
+def colored_noise(rng: np.random.Generator, n: int, color: str) -> np.ndarray:
+    """Unit-RMS noise of ``n`` samples with the spectral slope of ``color`` (white/pink/brown)."""
+    white = rng.standard_normal(n)
+    exponent = NOISE_EXPONENTS[color]
+    if exponent == 0.0:
+        shaped = white
+    else:
+        spectrum = np.fft.rfft(white)
+        freqs = np.fft.rfftfreq(n)
+        freqs[0] = freqs[1]  # no infinite DC gain
+        shaped = np.fft.irfft(spectrum / freqs ** (exponent / 2), n)
+        shaped -= shaped.mean()
+    return shaped / np.sqrt(np.mean(shaped**2))
+
+
+def room_impulse_response(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A synthetic room: a direct-path impulse plus exponentially decaying noise (the tail)."""
+    rt60 = rng.uniform(*RT60_SECONDS)
+    drr_db = rng.uniform(*DRR_DB)
+    t = np.arange(int(rt60 * sample_rate)) / sample_rate
+    tail = rng.standard_normal(len(t)) * np.exp(-6.908 * t / rt60)  # -60 dB at t = rt60
+    tail[0] = 0.0
+    tail *= np.sqrt(10 ** (-drr_db / 10) / max(np.sum(tail**2), 1e-12))
+    tail[0] = 1.0  # direct path
+    return tail
+
+
+def convolve(audio: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Full linear convolution through the FFT (fast for room-length kernels)."""
+    n = len(audio) + len(kernel) - 1
+    size = 1 << (n - 1).bit_length()
+    out = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(kernel, size), size)
+    return out[:n]
+
+
+def augment(
+    speech: np.ndarray,
+    rng: np.random.Generator,
+    snr_db: tuple[float, float],
+    n: int = CLIP_SAMPLES,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """Reverb (sometimes), random placement in ``n`` samples, coloured noise at a random SNR, gain.
+
+    Args:
+        speech: the trimmed word at ``sample_rate``, float.
+        rng: the clip's generator; the only source of randomness.
+        snr_db: range the signal-to-noise ratio (speech power over noise power) is drawn from.
+
+    Returns:
+        float32 ``[n]`` with its peak between ``PEAK_DBFS`` (never clipping).
+    """
+    speech = np.asarray(speech, dtype=np.float64)
+    if rng.random() < REVERB_PROB:
+        speech = convolve(speech, room_impulse_response(rng, sample_rate))
+    if len(speech) > n:  # only a long word with a long tail: keep the word, drop the tail
+        speech = speech[:n]
+    clip = np.zeros(n)
+    offset = int(rng.integers(0, n - len(speech) + 1))  # time shift
+    clip[offset : offset + len(speech)] = speech
+    speech_power = max(np.mean(speech**2), 1e-12)
+    color = list(NOISE_EXPONENTS)[int(rng.integers(len(NOISE_EXPONENTS)))]
+    snr = rng.uniform(*snr_db)
+    clip += colored_noise(rng, n, color) * np.sqrt(speech_power / 10 ** (snr / 10))
+    peak = max(np.max(np.abs(clip)), 1e-12)
+    clip *= 10 ** (rng.uniform(*PEAK_DBFS) / 20) / peak
+    return clip.astype(np.float32)

@@ -1,0 +1,119 @@
+"""Model families for resdepth: a registry of presets, each a frozen config of one family.
+
+A family is one module exposing ``Config`` (a frozen dataclass with at least ``blocks``,
+``width`` and ``residual``), ``PRESETS`` (name -> Config), ``with_depth(config, blocks)`` and
+``build(config, *, num_classes, n_mels, name) -> keras.Model``. Adding a family is that module
+plus one line in ``FAMILIES``. Depth variants are ``dataclasses.replace`` of a preset, never
+pasted layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from types import ModuleType
+
+# family name -> module path.
+FAMILIES: dict[str, str] = {
+    "res2d": "models.res2d",
+    "tcresnet": "models.tcresnet",
+}
+
+
+def _family_modules() -> dict[str, ModuleType]:
+    return {name: importlib.import_module(path) for name, path in FAMILIES.items()}
+
+
+def presets() -> dict[str, tuple[str, object]]:
+    """Every preset: name -> (family name, frozen config)."""
+    out: dict[str, tuple[str, object]] = {}
+    for family, module in _family_modules().items():
+        for name, config in module.PRESETS.items():
+            if name in out:
+                raise RuntimeError(f"preset {name!r} is defined by two families")
+            out[name] = (family, config)
+    return out
+
+
+def preset_names() -> list[str]:
+    """All preset names, sorted."""
+    return sorted(presets())
+
+
+def family_of(preset: str) -> ModuleType:
+    """The family module that defines ``preset``."""
+    family, _ = _lookup(preset)
+    return importlib.import_module(FAMILIES[family])
+
+
+def _lookup(preset: str) -> tuple[str, object]:
+    table = presets()
+    if preset not in table:
+        raise ValueError(f"unknown model preset {preset!r}; known: {', '.join(sorted(table))}")
+    return table[preset]
+
+
+def get_config(
+    preset: str,
+    *,
+    depth: int | None = None,
+    width: float | None = None,
+    residual: bool = True,
+    block: str = "post",
+):
+    """The preset's config with depth (residual blocks), width, skips and block variant applied.
+
+    ``depth=None`` and ``width=None`` keep the preset's own values; ``residual=False`` gives the
+    plain counterpart, identical except for the skip connections; ``block`` is one of
+    ``models.blocks.VARIANTS``.
+    """
+    family, config = _lookup(preset)
+    module = importlib.import_module(FAMILIES[family])
+    if depth is not None:
+        config = module.with_depth(config, depth)
+    changes: dict = {"residual": residual, "block": block}
+    if width is not None:
+        changes["width"] = width
+    return dataclasses.replace(config, **changes)
+
+
+def build(
+    preset: str,
+    *,
+    num_classes: int,
+    depth: int | None = None,
+    width: float | None = None,
+    residual: bool = True,
+    block: str = "post",
+    n_mels: int = 40,
+    name: str | None = None,
+):
+    """Build a classifier that takes raw 16 kHz audio ``[batch, samples]`` and returns logits."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
+    config = get_config(preset, depth=depth, width=width, residual=residual, block=block)
+    return family_of(preset).build(
+        config, num_classes=num_classes, n_mels=n_mels, name=name or preset
+    )
+
+
+def describe(
+    preset: str,
+    *,
+    depth: int | None = None,
+    width: float | None = None,
+    residual: bool = True,
+    block: str = "post",
+) -> dict:
+    """JSON-ready identity of a model: family, preset, blocks, weight layers, width, skips."""
+    family, _ = _lookup(preset)
+    config = get_config(preset, depth=depth, width=width, residual=residual, block=block)
+    return {
+        "family": family,
+        "preset": preset,
+        "depth": config.blocks,
+        "layers": importlib.import_module(FAMILIES[family]).weight_layers(config),
+        "width": config.width,
+        "residual": config.residual,
+        "block": config.block,
+    }

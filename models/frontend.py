@@ -1,0 +1,42 @@
+"""The log-mel front end shared by every family, inside the model so saved models take raw audio.
+
+``keras.layers.MelSpectrogram``'s ``top_db`` clip is relative to the loudest value of the whole
+batch, which would make one clip's features depend on its batch-mates; ``NO_CLIP_DB`` disables it
+(``min_power`` already floors the log at -100 dB, far above ``-NO_CLIP_DB``).
+The fixed rescaling maps typical log-power values (about -100..+40 dB) to roughly unit range.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from datasets.base import SAMPLE_RATE
+
+HOP = 160  # 10 ms
+WINDOW = 480  # 30 ms
+FFT = 512
+NO_CLIP_DB = 1e9
+
+
+def log_mel(audio, n_mels: int = 40):
+    """Raw audio ``[batch, samples]`` -> log-mel features ``[batch, frames, n_mels]``."""
+    x = keras.layers.MelSpectrogram(
+        fft_length=FFT,
+        sequence_stride=HOP,
+        sequence_length=WINDOW,
+        window="hann",
+        sampling_rate=SAMPLE_RATE,
+        num_mel_bins=n_mels,
+        min_freq=20.0,
+        max_freq=SAMPLE_RATE / 2,
+        power_to_db=True,
+        top_db=NO_CLIP_DB,
+        name="log_mel",
+    )(audio)
+    x = keras.layers.Permute((2, 1), name="frames_first")(x)
+    return keras.layers.Rescaling(scale=1 / 40, offset=1.0, name="log_mel_scale")(x)
+
+
+def audio_input(name: str = "audio"):
+    """A variable-length raw-audio input (16 kHz float32)."""
+    return keras.Input(shape=(None,), dtype="float32", name=name)

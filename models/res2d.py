@@ -1,0 +1,146 @@
+"""2-D residual nets for keyword spotting after Tang & Lin 2018 ("Deep residual learning for
+small-footprint keyword spotting"), the honk ``res8``/``res15``/``res26`` models.
+
+A 3x3 stem convolution (optionally average-pooled), then ``blocks`` residual blocks of two 3x3
+convolutions, each followed by ReLU then a batch norm without affine terms; the skip is added
+before the second batch norm, as in the reference code. ``res15`` dilates its convolutions
+(2 ** (i // 3), capped) and ends with one extra convolution outside any block. Global average
+pooling and one dense layer give the logits. ``block`` picks the variant (``models.blocks``);
+``post`` is the paper's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from models.blocks import Scale, check_variant
+from models.frontend import audio_input, log_mel
+
+MAX_DILATION = 16  # res15's largest; deeper variants stay at it instead of growing past the input
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One res2d network. ``maps`` is scaled by ``width``; ``blocks`` is the depth."""
+
+    maps: int = 45
+    blocks: int = 3
+    pool: tuple[int, int] | None = None
+    dilation: bool = False
+    tail_convs: int = 0
+    width: float = 1.0
+    residual: bool = True
+    block: str = "post"
+
+    def __post_init__(self) -> None:
+        check_variant(self.block, self.residual, "res2d")
+        for field in ("maps", "blocks"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"res2d {field} must be >= 1. Received: {getattr(self, field)}")
+        if self.width <= 0:
+            raise ValueError(f"res2d width must be > 0. Received: width={self.width}")
+        if self.tail_convs < 0:
+            raise ValueError(f"res2d tail_convs must be >= 0. Received: {self.tail_convs}")
+
+    @property
+    def channels(self) -> int:
+        return max(1, round(self.maps * self.width))
+
+
+_RES8 = Config(maps=45, blocks=3, pool=(4, 3))
+_RES15 = Config(maps=45, blocks=6, dilation=True, tail_convs=1)
+_RES26 = Config(maps=45, blocks=12, pool=(2, 2))
+
+PRESETS: dict[str, Config] = {
+    "res8": _RES8,
+    "res15": _RES15,
+    "res26": _RES26,
+    "res8-narrow": dataclasses.replace(_RES8, maps=19),
+    "res15-narrow": dataclasses.replace(_RES15, maps=19),
+    "res26-narrow": dataclasses.replace(_RES26, maps=19),
+}
+
+
+def with_depth(config: Config, blocks: int) -> Config:
+    """The same network with ``blocks`` residual blocks."""
+    return dataclasses.replace(config, blocks=blocks)
+
+
+def weight_layers(config: Config) -> int:
+    """Weight layers counted as in the model names: stem + block convs + tail + classifier."""
+    return 1 + 2 * config.blocks + config.tail_convs + 1
+
+
+def _dilation(config: Config, conv_index: int) -> int:
+    """Dilation of the ``conv_index``-th (0-based) convolution after the stem."""
+    return min(2 ** (conv_index // 3), MAX_DILATION) if config.dilation else 1
+
+
+def _conv(x, config: Config, conv_index: int, name: str):
+    d = _dilation(config, conv_index)
+    x = keras.layers.Conv2D(
+        config.channels, 3, padding="same", dilation_rate=d, use_bias=False, name=f"{name}_conv"
+    )(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _bn(x, name: str):
+    return keras.layers.BatchNormalization(center=False, scale=False, name=f"{name}_bn")(x)
+
+
+def block(x, skip, config: Config, index: int):
+    """Residual block ``index`` (1-based): returns (block output, what the next skip carries).
+
+    ``post`` (honk): conv-ReLU-BN, conv-ReLU, add the un-normalized skip, BN. ``pre``:
+    BN-ReLU-conv twice and an identity path that is never normalized. ``rezero``: ``post`` with
+    the branch scaled by a learnable scalar that starts at zero.
+    """
+    name = f"block{index}"
+    if config.block == "pre":
+        y = _pre_conv(x, config, 2 * index - 2, f"{name}_1")
+        y = _pre_conv(y, config, 2 * index - 1, f"{name}_2")
+        if config.residual:
+            y = keras.layers.Add(name=f"{name}_add")([y, x])
+        return y, y
+    y = _bn(_conv(x, config, 2 * index - 2, f"{name}_1"), f"{name}_1")
+    y = _conv(y, config, 2 * index - 1, f"{name}_2")
+    if config.residual:
+        if config.block == "rezero":
+            y = Scale(name=f"{name}_scale")(y)
+        y = keras.layers.Add(name=f"{name}_add")([y, skip])
+    return _bn(y, f"{name}_2"), y
+
+
+def _pre_conv(x, config: Config, conv_index: int, name: str):
+    x = keras.layers.ReLU(name=f"{name}_relu")(_bn(x, name))
+    return keras.layers.Conv2D(
+        config.channels,
+        3,
+        padding="same",
+        dilation_rate=_dilation(config, conv_index),
+        use_bias=False,
+        name=f"{name}_conv",
+    )(x)
+
+
+def build(config: Config, *, num_classes: int, n_mels: int = 40, name: str = "res2d"):
+    """Raw 16 kHz audio -> logits over ``num_classes``."""
+    audio = audio_input()
+    x = log_mel(audio, n_mels)
+    x = keras.layers.Reshape((-1, n_mels, 1), name="add_channel")(x)
+    x = keras.layers.Conv2D(config.channels, 3, padding="same", use_bias=False, name="stem_conv")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    if config.pool:
+        x = keras.layers.AveragePooling2D(config.pool, name="stem_pool")(x)
+    skip = x
+    for i in range(1, config.blocks + 1):
+        x, skip = block(x, skip, config, i)
+    if config.block == "pre":
+        x = keras.layers.ReLU(name="head_relu")(_bn(x, "head"))
+    for t in range(config.tail_convs):
+        x = _bn(_conv(x, config, 2 * config.blocks + t, f"tail{t + 1}"), f"tail{t + 1}")
+    x = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(audio, logits, name=name)

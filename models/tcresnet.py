@@ -1,0 +1,134 @@
+"""Temporal-convolution residual nets after Choi et al. 2019 ("Temporal convolution for
+real-time keyword spotting on mobile devices"): TC-ResNet8/14 and their 1.5x-wide forms.
+
+Log-mel features are treated as a 1-D sequence with the mel bins as channels. A 3-tap stem
+convolution, then residual blocks of two 9-tap convolutions in three stages of (24, 32, 48)
+channels times ``width``; the first block of each stage halves time with stride 2 and carries
+a 1x1 projection shortcut (conv, BN, ReLU). ``blocks`` are spread over the stages as evenly as
+possible, so 3 blocks is TC-ResNet8 and 6 is TC-ResNet14. ``residual=False`` removes the
+identity and projection shortcuts and nothing else. ``block`` picks the variant
+(``models.blocks``); ``post`` is the paper's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from models.blocks import Scale, check_variant
+from models.frontend import audio_input, log_mel
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One TC-ResNet. Channels are ``stem`` and ``stages`` times ``width``."""
+
+    stem: int = 16
+    stages: tuple[int, ...] = (24, 32, 48)
+    blocks: int = 3
+    kernel: int = 9
+    width: float = 1.0
+    residual: bool = True
+    block: str = "post"
+
+    def __post_init__(self) -> None:
+        check_variant(self.block, self.residual, "tcresnet")
+        if self.blocks < 1:
+            raise ValueError(f"tcresnet blocks must be >= 1. Received: blocks={self.blocks}")
+        if self.width <= 0:
+            raise ValueError(f"tcresnet width must be > 0. Received: width={self.width}")
+        if not self.stages:
+            raise ValueError("tcresnet stages must name at least one channel count")
+
+    def scaled(self, channels: int) -> int:
+        return max(1, round(channels * self.width))
+
+    def stage_blocks(self) -> list[int]:
+        """Blocks per stage: ``blocks`` spread evenly, earlier stages taking the remainder."""
+        n = len(self.stages)
+        return [self.blocks // n + (1 if i < self.blocks % n else 0) for i in range(n)]
+
+
+_TC8 = Config(blocks=3)
+_TC14 = Config(blocks=6)
+
+PRESETS: dict[str, Config] = {
+    "tc-resnet8": _TC8,
+    "tc-resnet14": _TC14,
+    "tc-resnet8-1.5": dataclasses.replace(_TC8, width=1.5),
+    "tc-resnet14-1.5": dataclasses.replace(_TC14, width=1.5),
+}
+
+
+def with_depth(config: Config, blocks: int) -> Config:
+    """The same network with ``blocks`` residual blocks."""
+    return dataclasses.replace(config, blocks=blocks)
+
+
+def weight_layers(config: Config) -> int:
+    """Weight layers as the paper counts them: stem + two convs per block + classifier."""
+    return 1 + 2 * config.blocks + 1
+
+
+def _conv_bn(x, channels: int, kernel: int, stride: int, name: str):
+    x = keras.layers.Conv1D(
+        channels, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def _bn_relu(x, name: str):
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _conv(x, channels: int, kernel: int, stride: int, name: str):
+    return keras.layers.Conv1D(
+        channels, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+
+
+def block(x, channels: int, stride: int, config: Config, index: int):
+    """Residual block ``index`` (1-based) in ``config.block``'s variant; stride 2 opens a stage."""
+    name = f"block{index}"
+    project = stride != 1 or x.shape[-1] != channels
+    if config.block == "pre":
+        x = _bn_relu(x, f"{name}_0")
+        y = _conv(x, channels, config.kernel, stride, f"{name}_1")
+        y = _conv(_bn_relu(y, f"{name}_1"), channels, config.kernel, 1, f"{name}_2")
+        if not config.residual:
+            return y
+        skip = _conv(x, channels, 1, stride, f"{name}_proj") if project else x
+        return keras.layers.Add(name=f"{name}_add")([y, skip])
+    y = _conv_bn(x, channels, config.kernel, stride, f"{name}_1")
+    y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
+    y = _conv_bn(y, channels, config.kernel, 1, f"{name}_2")
+    if config.residual:
+        if config.block == "rezero":
+            y = Scale(name=f"{name}_scale")(y)
+        skip = x
+        if project:
+            skip = _conv_bn(x, channels, 1, stride, f"{name}_proj")
+            skip = keras.layers.ReLU(name=f"{name}_proj_relu")(skip)
+        y = keras.layers.Add(name=f"{name}_add")([y, skip])
+    return keras.layers.ReLU(name=f"{name}_2_relu")(y)
+
+
+def build(config: Config, *, num_classes: int, n_mels: int = 40, name: str = "tcresnet"):
+    """Raw 16 kHz audio -> logits over ``num_classes``."""
+    audio = audio_input()
+    x = log_mel(audio, n_mels)
+    x = keras.layers.Conv1D(
+        config.scaled(config.stem), 3, padding="same", use_bias=False, name="stem_conv"
+    )(x)
+    index = 0
+    for channels, count in zip(config.stages, config.stage_blocks(), strict=True):
+        for j in range(count):
+            index += 1
+            x = block(x, config.scaled(channels), 2 if j == 0 else 1, config, index)
+    if config.block == "pre":
+        x = _bn_relu(x, "head")
+    x = keras.layers.GlobalAveragePooling1D(name="embedding")(x)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(audio, logits, name=name)

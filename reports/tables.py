@@ -1,0 +1,289 @@
+"""Tidy tables from cell results: one row per cell, then means over seeds per model and depth.
+
+Generic over metric names: every metric a cell records (``{"value", "unit", "higher_is_better"}``)
+becomes a column, so a new task's metrics (WER, mAP, ...) show up without changes here. Units and
+directions are read from the results themselves, so the tables and the report agree with the
+regression checks on which way is better.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import pandas as pd
+
+KINDS = ("residual", "plain")
+
+# Columns of ``tidy`` before the metric columns.
+ID_COLUMNS = [
+    "cell_id",
+    "status",
+    "task",
+    "experiment",
+    "dataset",
+    "family",
+    "preset",
+    "depth",
+    "layers",
+    "width",
+    "residual",
+    "kind",
+    "seed",
+    "skipped",
+]
+
+# What identifies one model point; ``summary`` averages over everything else (the seeds).
+GROUP_KEYS = ["task", "experiment", "family", "preset", "width", "depth", "layers", "kind"]
+
+# Shown next to the headline metric in the summary, when the cells record them.
+SUMMARY_EXTRAS = ("macro_f1", "params", "train_seconds")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricInfo:
+    """A metric's unit and direction, as recorded in the results."""
+
+    name: str
+    unit: str = ""
+    higher_is_better: bool | None = None
+
+    @property
+    def arrow(self) -> str:
+        return {True: "↑", False: "↓"}.get(self.higher_is_better, "")
+
+    @property
+    def label(self) -> str:
+        """Column header and axis label, e.g. ``accuracy (fraction, ↑)``."""
+        extra = ", ".join(p for p in (self.unit, self.arrow) if p)
+        return f"{self.name} ({extra})" if extra else self.name
+
+
+def metric_info(results: list[dict]) -> dict[str, MetricInfo]:
+    """Unit and direction of every metric found in ``results``, in order of first appearance."""
+    info: dict[str, MetricInfo] = {}
+    for result in results:
+        for name, m in (result.get("metrics") or {}).items():
+            if name not in info and isinstance(m, dict):
+                hib = m.get("higher_is_better")
+                info[name] = MetricInfo(name, m.get("unit", ""), None if hib is None else bool(hib))
+    return info
+
+
+def kind_of(result: dict) -> str:
+    """``"residual"`` or ``"plain"`` for a cell result."""
+    cell = result.get("cell") or {}
+    residual = cell.get("residual", (result.get("model") or {}).get("residual", True))
+    return "residual" if residual else "plain"
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def _row(result: dict) -> dict:
+    cell = result.get("cell") or {}
+    model = result.get("model") or {}
+    data = result.get("dataset") or {}
+    row = {
+        "cell_id": cell.get("id"),
+        "status": result.get("status", "error"),
+        "task": cell.get("task"),
+        "experiment": cell.get("experiment"),
+        "dataset": _first(cell.get("dataset"), data.get("name")),
+        "family": model.get("family"),
+        "preset": _first(cell.get("preset"), model.get("preset")),
+        # a cell with depth null trains the preset's own depth; the model says which
+        "depth": _first(model.get("depth"), cell.get("depth")),
+        "layers": model.get("layers"),
+        "width": _first(model.get("width"), cell.get("width")),
+        "residual": kind_of(result) == "residual",
+        "kind": kind_of(result),
+        "seed": cell.get("seed"),
+        "skipped": (data.get("skipped") or {}).get("count", 0),
+    }
+    for name, m in (result.get("metrics") or {}).items():
+        if name not in row and isinstance(m, dict):
+            row[name] = m.get("value")
+    return row
+
+
+def tidy(results: list[dict]) -> pd.DataFrame:
+    """One row per cell: identity columns (see ``ID_COLUMNS``), then one column per metric.
+
+    Cells that did not finish ok have NaN metrics but keep their row, so a summary can count them.
+    """
+    df = pd.DataFrame([_row(r) for r in results], columns=None if results else ID_COLUMNS)
+    for col in ("depth", "layers", "seed", "skipped"):
+        df[col] = pd.to_numeric(df[col]).astype("Int64")
+    df["width"] = pd.to_numeric(df["width"]).astype("float64")
+    df["residual"] = df["residual"].astype(bool)
+    for name in df.columns[len(ID_COLUMNS) :]:
+        df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+    return df
+
+
+def summary(df: pd.DataFrame, metric: str, extras: tuple[str, ...] = SUMMARY_EXTRAS):
+    """Mean and sd of ``metric`` over seeds per model point (``GROUP_KEYS``).
+
+    Pass the rows of one task. Columns: the group keys, ``mean``, ``std`` (NaN for one seed),
+    ``n`` (seeds that finished ok), ``failed`` (cells that did not), then the mean of each extra
+    metric the cells record. Sorted by model, residual before plain, then depth.
+    """
+    if metric not in df.columns:
+        raise KeyError(f"no metric {metric!r} in the results; have: {list(df.columns)}")
+    groups = df.groupby(GROUP_KEYS, dropna=False, sort=False)
+    out = groups[metric].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+    out["failed"] = groups["status"].agg(lambda s: int((s != "ok").sum()))
+    for name in extras:
+        if name in df.columns and name != metric:
+            out[name] = groups[name].mean()
+    out = out.reset_index()
+    order = out["kind"].map({k: i for i, k in enumerate(KINDS)})
+    keys = ["task", "experiment", "family", "preset", "width", "_kind", "depth"]
+    out = out.assign(_kind=order).sort_values(keys, kind="stable", na_position="first")
+    return out.drop(columns="_kind").reset_index(drop=True)
+
+
+def skip_gain(summ: pd.DataFrame, higher_is_better: bool | None = True) -> pd.DataFrame:
+    """Residual vs plain mean at each depth, and the gain from skips (positive = residual better).
+
+    Takes the output of ``summary``; only depths where both kinds have a row are kept.
+    """
+    keys = [k for k in GROUP_KEYS if k != "kind"]
+    res = summ[summ["kind"] == "residual"][[*keys, "mean"]]
+    plain = summ[summ["kind"] == "plain"][[*keys, "mean"]]
+    out = res.merge(plain, on=keys, suffixes=("_residual", "_plain"))
+    sign = -1.0 if higher_is_better is False else 1.0
+    out["gain"] = sign * (out["mean_residual"] - out["mean_plain"])
+    return out.reset_index(drop=True)
+
+
+def best_cell(
+    results: list[dict], metric: str, kind: str | None = "residual", task: str | None = None
+) -> dict | None:
+    """The ok cell with the best ``metric`` (by its own ``higher_is_better``), or None.
+
+    Args:
+        results: cell results, as from ``bench.store.read_results``.
+        metric: metric name, e.g. ``"accuracy"`` or ``"wer"``.
+        kind: ``"residual"``, ``"plain"`` or None for either.
+        task: only cells of this task, or None for all.
+    """
+    candidates = [
+        r
+        for r in results
+        if r.get("status") == "ok"
+        and (kind is None or kind_of(r) == kind)
+        and (task is None or (r.get("cell") or {}).get("task") == task)
+        and _finite((r.get("metrics") or {}).get(metric, {}).get("value"))
+    ]
+    if not candidates:
+        return None
+    higher = candidates[0]["metrics"][metric].get("higher_is_better", True) is not False
+    pick = max if higher else min
+    return pick(candidates, key=lambda r: r["metrics"][metric]["value"])
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def format_value(value, unit: str = "") -> str:
+    """A number for a table cell in a unit-appropriate precision; missing values as ``–``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    value = float(value)
+    if unit == "fraction":
+        return f"{value:.3f}"
+    if unit in ("count", "samples/s"):
+        return f"{value:,.0f}"
+    if unit == "s":
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
+def _signed(value, unit: str) -> str:
+    if pd.isna(value):
+        return "–"
+    return f"{value:+.3f}" if unit == "fraction" else f"{value:+.4g}"
+
+
+def _int(value) -> str:
+    return "–" if pd.isna(value) else str(int(value))
+
+
+def format_summary(summ: pd.DataFrame, metric: str, info: dict[str, MetricInfo]) -> pd.DataFrame:
+    """``summary`` as display strings with headers that carry unit and direction."""
+    head = info.get(metric, MetricInfo(metric))
+    out = pd.DataFrame(
+        {
+            "family": summ["family"].fillna("–"),
+            "preset": summ["preset"].fillna("–"),
+            "depth (blocks)": summ["depth"].map(_int),
+            "layers": summ["layers"].map(_int),
+            "kind": summ["kind"],
+        }
+    )
+    if summ["width"].nunique(dropna=False) > 1:
+        out.insert(2, "width", summ["width"].map(lambda w: format_value(w)))
+    out[f"{head.label} mean ± sd"] = [
+        f"{format_value(m, head.unit)} ± {format_value(s, head.unit)}"
+        for m, s in zip(summ["mean"], summ["std"], strict=True)
+    ]
+    out["seeds"] = summ["n"].astype(int).astype(str)
+    if summ["failed"].any():
+        out["not ok"] = summ["failed"].astype(int).astype(str)
+    for name in summ.columns[list(summ.columns).index("failed") + 1 :]:
+        extra = info.get(name, MetricInfo(name))
+        out[extra.label] = summ[name].map(lambda v, u=extra.unit: format_value(v, u))
+    return out.reset_index(drop=True)
+
+
+def format_gain(gain: pd.DataFrame, metric: str, info: dict[str, MetricInfo]) -> pd.DataFrame:
+    """``skip_gain`` as display strings."""
+    head = info.get(metric, MetricInfo(metric))
+    return pd.DataFrame(
+        {
+            "preset": gain["preset"].fillna("–"),
+            "depth (blocks)": gain["depth"].map(_int),
+            "layers": gain["layers"].map(_int),
+            f"residual {head.name}": gain["mean_residual"].map(
+                lambda v: format_value(v, head.unit)
+            ),
+            f"plain {head.name}": gain["mean_plain"].map(lambda v: format_value(v, head.unit)),
+            "gain from skips (+ = residual better)": gain["gain"].map(
+                lambda v: _signed(v, head.unit)
+            ),
+        }
+    )
+
+
+def format_cells(df: pd.DataFrame, info: dict[str, MetricInfo]) -> pd.DataFrame:
+    """Every cell of ``tidy`` with its metrics, as display strings (the per-seed detail)."""
+    out = pd.DataFrame(
+        {
+            "cell": df["cell_id"],
+            "status": df["status"],
+            "depth (blocks)": df["depth"].map(_int),
+            "layers": df["layers"].map(_int),
+            "kind": df["kind"],
+            "seed": df["seed"].map(_int),
+        }
+    )
+    for name in df.columns[len(ID_COLUMNS) :]:
+        if df[name].notna().any():
+            m = info.get(name, MetricInfo(name))
+            out[m.label] = df[name].map(lambda v, u=m.unit: format_value(v, u))
+    return out.reset_index(drop=True)
+
+
+_NUMERIC = re.compile(r"^[-+−]?[\d,.]+(e[-+]?\d+)?( ± ([\d,.]+(e[-+]?\d+)?|–))?$|^–$")
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[bool]:
+    """Which display columns hold only numbers (right-aligned in the report)."""
+    return [
+        bool(len(frame)) and all(_NUMERIC.match(str(v)) for v in frame[c]) for c in frame.columns
+    ]

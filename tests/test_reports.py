@@ -1,0 +1,286 @@
+"""Reports from a synthetic run directory: tidy tables, means over seeds, direction-aware best
+cell, and a self-contained HTML page that names failures and skipped files."""
+
+import base64
+import re
+import statistics
+
+import pytest
+
+from bench import store
+from reports import html, tables
+
+PRESETS = {"tc-resnet8": ("tcresnet", 0.0), "res8-narrow": ("res2d", 0.05)}
+DEPTHS = (1, 2, 3)
+SEEDS = (0, 1)
+LABELS = ["yes", "no", "up"]
+DIVERGED = "kws-synth-words-tc-resnet8-d3-plain-s1"
+SKIPPED = "kws-synth-words-res8-narrow-d1-res-s0"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def accuracy(preset, depth, residual, seed):
+    """Residual nets improve with depth, plain ones get worse; seeds differ a little."""
+    base = 0.6 + PRESETS[preset][1] + (0.1 * depth if residual else -0.05 * depth)
+    return round(base + 0.01 * seed + 0.003 * depth * seed, 6)
+
+
+def metric(value, unit="fraction", higher=True):
+    return {"value": value, "unit": unit, "higher_is_better": higher}
+
+
+SKIP_LOG = {
+    "count": 3,
+    "by_reason": {"wrong sample rate": 2, "truncated": 1},
+    "files": [
+        {"file": "a.wav", "reason": "wrong sample rate: 8000"},
+        {"file": "b.wav", "reason": "wrong sample rate: 22050"},
+        {"file": "c.wav", "reason": "truncated: 0 frames"},
+    ],
+}
+
+
+def base_result(cell_id, preset, depth, residual, seed):
+    """What the runner records for every cell, whatever its status."""
+    family = PRESETS[preset][0]
+    no_skips = {"count": 0, "by_reason": {}, "files": []}
+    return {
+        "status": "ok",
+        "cell": {
+            "id": cell_id,
+            "experiment": "synth-words",
+            "task": "kws",
+            "dataset": "synth-words",
+            "dataset_options": {"profile": "tiny"},
+            "preset": preset,
+            "depth": depth,
+            "width": None,
+            "residual": residual,
+            "seed": seed,
+            "train": {"epochs": 3},
+        },
+        "model": {
+            "family": family,
+            "preset": preset,
+            "depth": depth,
+            "layers": 2 + 2 * depth,
+            "width": 1.0,
+            "residual": residual,
+        },
+        "dataset": {
+            "name": "synth-words",
+            "labels": LABELS,
+            "sizes": {"train": 30, "val": 9, "test": 9},
+            "skipped": SKIP_LOG if cell_id == SKIPPED else no_skips,
+        },
+        "environment": {
+            "python": "3.12.1",
+            "platform": "Linux-x86_64",
+            "cpu": "Test CPU 9000",
+            "cpu_count": 2,
+            "backend": "tensorflow",
+            "packages": {"keras": "3.99.0"},
+        },
+        "started": 1_800_000_000.0 + seed,
+        "finished": 1_800_000_100.0 + seed,
+        "wall_seconds": 100.0,
+    }
+
+
+def make_cell(preset, depth, residual, seed):
+    cell_id = f"kws-synth-words-{preset}-d{depth}-{'res' if residual else 'plain'}-s{seed}"
+    result = base_result(cell_id, preset, depth, residual, seed)
+    if cell_id == DIVERGED:
+        result.update(
+            status="diverged", error="loss is NaN at step 123 <lr=0.5>", diverged_step=123
+        )
+        return result
+    acc = accuracy(preset, depth, residual, seed)
+    result.update(
+        metrics={
+            "accuracy": metric(acc),
+            "macro_f1": metric(round(acc - 0.02, 6)),
+            "test_loss": metric(round(2.0 - acc, 6), "nats", False),
+            "train_seconds": metric(10.0 * depth + seed, "s", False),
+            "params": metric(1000 * depth + (0 if residual else 1), "count", False),
+        },
+        labels=LABELS,
+        confusion_matrix=[[3, 0, 0], [1, 2, 0], [0, 1, 2]],
+        history={"loss": [1.0, 0.7, 0.5], "val_accuracy": [0.4, 0.6, acc]},
+        best_epoch=3,
+    )
+    return result
+
+
+def all_cells():
+    return [
+        make_cell(p, d, r, s) for p in PRESETS for d in DEPTHS for r in (True, False) for s in SEEDS
+    ]
+
+
+def write_run(run_dir, results, suite=None):
+    suite = suite or {
+        "name": "fake",
+        "description": "Synthetic results for the report tests.",
+        "seeds": list(SEEDS),
+        "experiments": [{"name": "synth-words"}],
+    }
+    store.write_json(run_dir / "suite.json", suite)
+    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for r in results:
+        store.write_json(store.cell_path(run_dir, r["cell"]["id"]), r)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = write_run(tmp_path_factory.mktemp("run"), all_cells())
+    return run_dir, store.read_results(run_dir)
+
+
+@pytest.fixture(scope="module")
+def report(run):
+    run_dir, _ = run
+    path = html.write_report(run_dir)
+    return path, path.read_text()
+
+
+def test_tidy_has_one_row_per_cell_with_metric_columns(run):
+    _, results = run
+    df = tables.tidy(results)
+    assert len(df) == len(PRESETS) * len(DEPTHS) * 2 * len(SEEDS)
+    assert list(df.columns[: len(tables.ID_COLUMNS)]) == tables.ID_COLUMNS
+    assert {"accuracy", "macro_f1", "test_loss", "train_seconds", "params"} <= set(df.columns)
+    row = df.set_index("cell_id").loc["kws-synth-words-res8-narrow-d2-plain-s1"]
+    assert (row.family, row.preset, row.depth, row.layers, row.seed) == (
+        "res2d",
+        "res8-narrow",
+        2,
+        6,
+        1,
+    )
+    assert row.kind == "plain" and not row.residual and row.status == "ok"
+    assert row.accuracy == pytest.approx(accuracy("res8-narrow", 2, False, 1))
+    diverged = df.set_index("cell_id").loc[DIVERGED]
+    assert diverged.status == "diverged" and diverged.isna()["accuracy"]
+    assert df.set_index("cell_id").loc[SKIPPED, "skipped"] == 3
+    assert df["skipped"].sum() == 3
+
+
+def test_metric_info_reads_unit_and_direction(run):
+    info = tables.metric_info(run[1])
+    assert info["accuracy"].label == "accuracy (fraction, ↑)"
+    assert info["test_loss"].label == "test_loss (nats, ↓)"
+    assert info["params"].higher_is_better is False
+
+
+def test_summary_means_and_sds_over_seeds(run):
+    df = tables.tidy(run[1])
+    summ = tables.summary(df, "accuracy").set_index(["preset", "depth", "kind"])
+    values = [accuracy("tc-resnet8", 2, True, s) for s in SEEDS]
+    got = summ.loc[("tc-resnet8", 2, "residual")]
+    assert got["mean"] == pytest.approx(statistics.mean(values))
+    assert got["std"] == pytest.approx(statistics.stdev(values))
+    assert got["n"] == 2 and got["failed"] == 0
+    assert got["train_seconds"] == pytest.approx(20.5)
+    # the diverged seed is counted as failed and left out of the mean; one seed has no sd
+    one = summ.loc[("tc-resnet8", 3, "plain")]
+    assert one["n"] == 1 and one["failed"] == 1
+    assert one["mean"] == pytest.approx(accuracy("tc-resnet8", 3, False, 0))
+    assert one.isna()["std"]
+    assert len(summ) == len(PRESETS) * len(DEPTHS) * 2
+    # residual before plain, depths ascending, within each preset
+    first = tables.summary(df, "accuracy").head(4)
+    assert list(first["kind"]) == ["residual"] * 3 + ["plain"] and list(first["depth"][:3]) == [
+        1,
+        2,
+        3,
+    ]
+
+
+def test_skip_gain_is_positive_when_residual_is_better(run):
+    summ = tables.summary(tables.tidy(run[1]), "accuracy")
+    gain = tables.skip_gain(summ).set_index(["preset", "depth"])
+    res = statistics.mean(accuracy("res8-narrow", 3, True, s) for s in SEEDS)
+    plain = statistics.mean(accuracy("res8-narrow", 3, False, s) for s in SEEDS)
+    assert gain.loc[("res8-narrow", 3), "gain"] == pytest.approx(res - plain)
+    loss = tables.summary(tables.tidy(run[1]), "test_loss")
+    assert (tables.skip_gain(loss, higher_is_better=False)["gain"] > 0).all()
+
+
+def test_best_cell_honours_direction(run):
+    _, results = run
+    best = tables.best_cell(results, "accuracy")
+    assert best["cell"]["id"] == "kws-synth-words-res8-narrow-d3-res-s1"
+    assert tables.best_cell(results, "accuracy", kind="plain")["cell"]["id"] == (
+        "kws-synth-words-res8-narrow-d1-plain-s1"
+    )
+    # lower is better: the least loss is the best accuracy; the fewest params the shallowest net
+    assert tables.best_cell(results, "test_loss")["cell"]["id"] == best["cell"]["id"]
+    assert tables.best_cell(results, "params", kind=None)["model"]["depth"] == 1
+    wer = [
+        {
+            "status": "ok",
+            "cell": {"id": f"asr-{v}", "residual": True},
+            "metrics": {"wer": metric(v, "fraction", False)},
+        }
+        for v in (0.4, 0.2, 0.3)
+    ]
+    assert tables.best_cell(wer, "wer")["cell"]["id"] == "asr-0.2"
+    assert tables.best_cell(wer, "wer", kind="plain") is None
+    assert tables.best_cell(results, "no-such-metric") is None
+
+
+def test_report_is_a_self_contained_html_file(run, report):
+    run_dir, _ = run
+    path, text = report
+    assert path == run_dir / "report.html"
+    assert text.startswith("<!DOCTYPE html>") and "fake" in text
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", text, re.I)
+    assert "<script" not in text and "<link" not in text
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(images) >= 3  # metric vs depth, training curves, confusion matrix
+    for data in images:
+        assert base64.b64decode(data).startswith(PNG_MAGIC)
+
+
+def test_report_shows_the_table_failures_and_skips(run, report):
+    _, text = report
+    df = tables.tidy(run[1])
+    for value in df["accuracy"].dropna():
+        assert f"{value:.3f}" in text
+    values = [accuracy("tc-resnet8", 2, True, s) for s in SEEDS]
+    mean, sd = statistics.mean(values), statistics.stdev(values)
+    assert f"{mean:.3f} ± {sd:.3f}" in text
+    assert "accuracy (fraction, ↑)" in text and "params (count, ↓)" in text
+    assert "tc-resnet8" in text and "res8-narrow" in text and "tcresnet" in text
+    # the diverged cell with its (escaped) error and step; the skipped files with count and reason
+    assert DIVERGED in text and "loss is NaN at step 123 &lt;lr=0.5&gt;" in text
+    assert "<lr=0.5>" not in text
+    assert re.search(rf"<td>{SKIPPED}</td><td>synth-words</td><td class=\"num\">3</td>", text)
+    assert "wrong sample rate: 2" in text and "c.wav" in text
+    assert "Test CPU 9000" in text and "3.99.0" in text
+
+
+def test_report_renders_without_any_ok_cell(tmp_path):
+    bad = make_cell("tc-resnet8", 3, False, 1)
+    run_dir = write_run(tmp_path / "run", [bad])
+    text = html.write_report(run_dir, out=tmp_path / "out" / "r.html").read_text()
+    assert "No cell finished ok" in text and DIVERGED in text
+    empty = write_run(tmp_path / "empty", [])
+    assert "No cell has finished yet" in html.write_report(empty).read_text()
+
+
+def test_a_task_without_a_section_builder_still_gets_a_table(tmp_path):
+    asr = make_cell("tc-resnet8", 1, True, 0)
+    asr["cell"].update(task="asr", id="asr-x-tc-resnet8-d1-res-s0")
+    asr["metrics"] = {"wer": metric(0.4567, "fraction", False)}
+    text = html.write_report(write_run(tmp_path, [asr])).read_text()
+    assert 'id="asr"' in text and "wer (fraction, ↓)" in text and "0.457" in text
+
+
+def test_unparsable_cell_file_is_named(tmp_path):
+    run_dir = write_run(tmp_path, all_cells()[:2])
+    (run_dir / "cells" / "x.json").write_text('{"status": "ok", "metr')
+    with pytest.raises(store.ResultsError, match=r"x\.json"):
+        html.write_report(run_dir)

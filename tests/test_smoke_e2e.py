@@ -1,0 +1,95 @@
+"""The smoke suite end to end: real learning, the report's table, resume, same seed same metrics.
+
+Trains the ``smoke`` suite (a few synthetic words, tiny budget) once per test session, then checks
+the run directory. Budget: well under 3 minutes on a 2-core CPU.
+"""
+
+import json
+import time
+
+import pytest
+
+from bench import runner, store, suite
+
+pytestmark = pytest.mark.slow
+
+# Metrics that must be bit-for-bit identical between two runs of the same cell and seed.
+DETERMINISTIC = ("accuracy", "macro_f1", "test_loss", "val_accuracy")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    s = suite.load("smoke")
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke"
+    cache = tmp_path_factory.mktemp("cache")
+    t0 = time.perf_counter()
+    summary = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
+    return s, run_dir, cache, summary, time.perf_counter() - t0
+
+
+def _metrics(result):
+    return {k: result["metrics"][k]["value"] for k in DETERMINISTIC}
+
+
+def test_every_cell_finished_ok(smoke_run):
+    s, run_dir, _, summary, seconds = smoke_run
+    assert summary.ok, summary.statuses
+    results = store.read_results(run_dir)
+    assert len(results) == len(s.cells())
+    for r in results:
+        assert r["status"] == "ok", r.get("traceback")
+        assert store.model_path(run_dir, r["cell"]["id"]).is_file()
+        assert r["environment"]["backend"] == "tensorflow"
+        assert r["dataset"]["skipped"]["count"] == 0
+    print(f"smoke suite: {seconds:.1f}s")
+
+
+def test_models_really_learn(smoke_run):
+    _, run_dir, _, _, _ = smoke_run
+    results = store.read_results(run_dir)
+    chance = 1 / len(results[0]["labels"])
+    best = max(r["metrics"]["accuracy"]["value"] for r in results if r["cell"]["residual"])
+    assert best >= min(0.95, 3 * chance), f"best residual accuracy {best:.3f}, chance {chance:.3f}"
+    for r in results:  # every cell beats chance clearly, and training loss went down
+        assert r["metrics"]["accuracy"]["value"] > 1.5 * chance, r["cell"]["id"]
+        assert r["history"]["loss"][-1] < r["history"]["loss"][0]
+
+
+def test_report_has_the_table(smoke_run):
+    from reports import html, tables
+
+    _, run_dir, _, _, _ = smoke_run
+    path = html.write_report(run_dir)
+    text = path.read_text()
+    assert path.name == "report.html"
+    df = tables.tidy(store.read_results(run_dir))
+    for row in df.itertuples():
+        assert f"{row.accuracy:.3f}" in text or f"{row.accuracy:.2f}" in text
+    assert "tc-resnet8" in text and "data:image/png;base64," in text
+
+
+def test_resume_keeps_finished_cells_and_redoes_the_missing_one(smoke_run):
+    s, run_dir, cache, _, _ = smoke_run
+    cells = s.cells()
+    victim = store.cell_path(run_dir, cells[-1].id)
+    lost = json.loads(victim.read_text())
+    victim.unlink()
+    kept = {c.id: store.cell_path(run_dir, c.id).read_bytes() for c in cells[:-1]}
+
+    summary = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
+
+    assert summary.resumed == len(cells) - 1
+    for cell_id, before in kept.items():
+        assert store.cell_path(run_dir, cell_id).read_bytes() == before
+    redone = json.loads(victim.read_text())
+    assert redone["status"] == "ok"
+    # same cell, same seed: same metrics and the same loss curve
+    assert _metrics(redone) == _metrics(lost)
+    assert redone["history"]["loss"] == lost["history"]["loss"]
+
+
+def test_resume_refuses_a_different_suite(smoke_run, tmp_path):
+    _, run_dir, _, _, _ = smoke_run
+    other = suite.load("quick")
+    with pytest.raises(ValueError, match="different suite"):
+        runner.run_suite(other, run_dir, cache_dir=tmp_path, verbose=0)

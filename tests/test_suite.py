@@ -1,0 +1,70 @@
+"""Suites: every shipped suite parses and expands; bad suites fail up front, naming the value."""
+
+import pytest
+
+from bench import suite
+
+
+@pytest.mark.parametrize("name", suite.suite_names())
+def test_shipped_suites_parse_and_expand(name):
+    s = suite.load(name)
+    cells = s.cells()
+    assert cells, name
+    ids = [c.id for c in cells]
+    assert len(ids) == len(set(ids)), "cell ids must be unique"
+    for cell in cells:
+        assert cell.id.startswith(f"{cell.task}-{cell.experiment}-{cell.preset}")
+
+
+def test_full_suite_expands_to_the_expected_grid():
+    s = suite.load("full")
+    # sc12: 3 res presets + 4 tcresnet depths + 1 preset = 8 models x 2 kinds; sc35: 2 x 2; 3 seeds
+    assert len(s.cells()) == (8 * 2 + 2 * 2) * 3
+    assert {c.dataset for c in s.cells()} == {"speech-commands"}
+
+
+def test_quick_suite_has_residual_and_plain_at_several_depths():
+    cells = suite.load("quick").cells()
+    assert {c.residual for c in cells} == {True, False}
+    assert len({c.depth for c in cells if c.preset == "tc-resnet8"}) >= 3
+
+
+BASE = {
+    "name": "t",
+    "experiment": [
+        {
+            "task": "kws",
+            "dataset": "synth-words",
+            "models": [{"preset": "tc-resnet8", "depths": [1]}],
+        }
+    ],
+}
+
+
+def _with(**changes):
+    exp = {**BASE["experiment"][0], **changes}
+    return {**BASE, "experiment": [exp]}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({**BASE, "sedes": [0]}, "unknown key"),
+        (_with(task="nope"), "unknown task 'nope'"),
+        (_with(dataset="nope"), "unknown dataset 'nope'"),
+        (_with(models=[{"preset": "res9000"}]), "res9000"),
+        (_with(models=[{"preset": "tc-resnet8", "depths": [0]}]), "depths=\\[0\\]"),
+        (_with(models=[{"preset": "tc-resnet8", "width": -1}]), "width=-1"),
+        (_with(train={"epochs": 0}), "epochs=0"),
+        (_with(train={"epoch": 3}), "unknown key"),
+        (_with(models=[]), "lists no models"),
+    ],
+)
+def test_bad_suites_fail_naming_the_value(data, message):
+    with pytest.raises(ValueError, match=message):
+        suite.parse(data, "test.toml")
+
+
+def test_bad_dataset_option_fails_up_front():
+    with pytest.raises(ValueError, match="no_such_option"):
+        suite.parse(_with(dataset_options={"no_such_option": 1}), "test.toml")
