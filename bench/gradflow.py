@@ -46,14 +46,18 @@ def _block_of(layer: str) -> int:
 
 
 class Probe:
-    """Computes per-tensor gradient norms of ``loss_fn`` on fixed batches, without side effects."""
+    """Computes per-tensor gradient norms of ``loss_fn`` on fixed batches, without side effects.
 
-    def __init__(self, model: keras.Model, loss_fn, batches: list[tuple[np.ndarray, np.ndarray]]):
+    ``batches`` are ``(x, y)`` pairs as the model's ``fit`` sees them (arrays or dicts of
+    arrays); ``loss_fn(x, y, y_pred)`` is the training loss.
+    """
+
+    def __init__(self, model: keras.Model, loss_fn, batches: list[tuple]):
         if not batches:
             raise ValueError("a gradient probe needs at least one batch")
         self.model = model
         self.loss_fn = loss_fn
-        self.batches = [(tf.convert_to_tensor(x), tf.convert_to_tensor(y)) for x, y in batches]
+        self.batches = [tf.nest.map_structure(tf.convert_to_tensor, b) for b in batches]
         self.table = layer_table(model)
         self._grad = tf.function(self._grad_eager, reduce_retracing=True)
 
@@ -61,7 +65,7 @@ class Probe:
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             logits, _ = self.model.stateless_call(trainable, non_trainable, x, training=True)
-            loss = self.loss_fn(y, logits)
+            loss = self.loss_fn(x, y, logits)
         grads = tape.gradient(loss, trainable)
         return loss, [tf.norm(g) if g is not None else tf.zeros(()) for g in grads]
 

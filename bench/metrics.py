@@ -28,6 +28,12 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("accuracy", "fraction", True, "top-1 accuracy on the test split"),
         MetricSpec("macro_f1", "fraction", True, "unweighted mean of per-class F1 on test"),
         MetricSpec("test_loss", "nats", False, "mean cross-entropy on the test split"),
+        MetricSpec("train_loss", "nats", False, "training loss of the last epoch"),
+        MetricSpec("wer", "fraction", False, "word error rate on test, greedy CTC decoding"),
+        MetricSpec("cer", "fraction", False, "character error rate on test, greedy decoding"),
+        MetricSpec("wer_beam", "fraction", False, "word error rate on test, beam search"),
+        MetricSpec("cer_beam", "fraction", False, "character error rate on test, beam search"),
+        MetricSpec("val_wer", "fraction", False, "word error rate on val, greedy, best weights"),
         MetricSpec("val_accuracy", "fraction", True, "best validation accuracy (early stopping)"),
         MetricSpec("train_seconds", "s", False, "wall time of training (fit), compile included"),
         MetricSpec("train_samples_per_s", "samples/s", True, "training throughput, whole fit"),
@@ -66,3 +72,20 @@ def macro_f1(cm: np.ndarray) -> float:
     present = (support + predicted) > 0
     f1 = np.divide(2 * tp, support + predicted, out=np.zeros_like(tp), where=present)
     return float(f1[present].mean()) if present.any() else float("nan")
+
+
+def error_rates(references: list[str], hypotheses: list[str]) -> dict:
+    """Corpus-level WER and CER (jiwer): errors summed over the whole set, not averaged per
+    utterance, with word substitutions, deletions and insertions."""
+    import jiwer
+
+    words = jiwer.process_words(list(references), list(hypotheses))
+    chars = jiwer.process_characters(list(references), list(hypotheses))
+    return {
+        "wer": float(words.wer),
+        "cer": float(chars.cer),
+        "substitutions": int(words.substitutions),
+        "deletions": int(words.deletions),
+        "insertions": int(words.insertions),
+        "reference_words": int(words.hits + words.substitutions + words.deletions),
+    }

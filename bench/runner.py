@@ -133,7 +133,8 @@ def _save_model(model, run_dir: Path, cell: Cell, data) -> None:
     model.save(tmp)
     os.replace(tmp, path)
     store.write_json(
-        path.with_suffix(".json"), {"labels": list(data.labels), "cell": cell.to_dict()}
+        path.with_suffix(".json"),
+        {"labels": list(getattr(data, "labels", ())), "cell": cell.to_dict()},
     )
 
 

@@ -57,9 +57,14 @@ def _train(table: dict, base: TrainConfig, where: str) -> TrainConfig:
     return dataclasses.replace(base, **table)
 
 
-def _model(table: dict, where: str) -> ModelSpec:
+def _model(table: dict, where: str, task) -> ModelSpec:
     _only_keys(table, _fields(ModelSpec), where)
     spec = ModelSpec(**table)
+    if hasattr(task, "check_model"):  # e.g. asr: the preset must have a 1-D (CTC) encoder
+        try:
+            task.check_model(spec.preset)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from err
     for residual in spec.residual:  # unknown preset or bad variant: a ValueError naming it
         models.get_config(spec.preset, residual=residual, block=spec.block)
     return spec
@@ -89,7 +94,9 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
         dataset=table["dataset"],
         dataset_options=tuple(sorted((k, _freeze(v)) for k, v in options.items())),
         train=_train(table.get("train", {}), base_train, where),
-        models=tuple(_model(m, f"{where} models[{i}]") for i, m in enumerate(table["models"])),
+        models=tuple(
+            _model(m, f"{where} models[{i}]", task) for i, m in enumerate(table["models"])
+        ),
     )
 
 

@@ -111,3 +111,88 @@ def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
         return audio[start : start + n]
     pad = n - len(audio)
     return np.pad(audio, (pad // 2, pad - pad // 2))
+
+
+# ---- speech recognition -----------------------------------------------------------------------
+
+# Output characters of every CTC model: index i is ALPHABET[i]; the CTC blank is len(ALPHABET).
+ALPHABET = " 'abcdefghijklmnopqrstuvwxyz"
+
+
+def normalize_transcript(text: str) -> str:
+    """Lower-case, collapse whitespace; the caller checks ``out_of_alphabet`` afterwards."""
+    return " ".join(text.lower().split())
+
+
+def out_of_alphabet(text: str) -> set[str]:
+    """Characters of ``text`` that no CTC model can emit."""
+    return set(text) - set(ALPHABET)
+
+
+def encode(text: str) -> np.ndarray:
+    """Transcript -> int32 label ids (``ALPHABET`` indices)."""
+    bad = out_of_alphabet(text)
+    if bad:
+        raise ValueError(f"characters outside the alphabet: {sorted(bad)} in {text!r}")
+    return np.array([ALPHABET.index(c) for c in text], dtype=np.int32)
+
+
+@dataclasses.dataclass(frozen=True)
+class AsrSplit:
+    """One split of a speech-recognition corpus: variable-length utterances and transcripts.
+
+    Attributes:
+        audio: ``n`` float32 1-D arrays at 16 kHz (lengths differ).
+        transcripts: ``n`` normalized transcripts over ``ALPHABET``.
+        speakers: ``n`` speaker or voice ids (str).
+        ids: ``n`` utterance ids (file or generated name), for the worst-utterance table.
+    """
+
+    audio: tuple[np.ndarray, ...]
+    transcripts: tuple[str, ...]
+    speakers: tuple[str, ...]
+    ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.audio)
+        for name in ("transcripts", "speakers", "ids"):
+            if len(getattr(self, name)) != n:
+                got = len(getattr(self, name))
+                raise ValueError(f"AsrSplit arrays differ in length: audio={n}, {name}={got}")
+        for text, uid in zip(self.transcripts, self.ids, strict=True):
+            if not text or out_of_alphabet(text):
+                raise ValueError(f"utterance {uid}: transcript {text!r} is empty or not normalized")
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+
+@dataclasses.dataclass(frozen=True)
+class AsrData:
+    """A loaded speech-recognition corpus: three splits of (audio, transcript), skipped files."""
+
+    name: str
+    train: AsrSplit
+    val: AsrSplit
+    test: AsrSplit
+    skipped: SkipLog = dataclasses.field(default_factory=SkipLog)
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            if len(getattr(self, split)) == 0:
+                raise DataError(f"dataset {self.name!r} has an empty {split} split")
+
+    def summary(self) -> dict:
+        """Sizes, hours of audio and skip counts for the cell result."""
+        return {
+            "name": self.name,
+            "alphabet": ALPHABET,
+            "sizes": {s: len(getattr(self, s)) for s in ("train", "val", "test")},
+            "hours": {
+                s: round(sum(len(a) for a in getattr(self, s).audio) / SAMPLE_RATE / 3600, 4)
+                for s in ("train", "val", "test")
+            },
+            "skipped": self.skipped.summary(),
+            **self.info,
+        }

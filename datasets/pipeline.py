@@ -6,9 +6,10 @@ Shuffling is seeded per cell, which with the model seed makes a cell's training 
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-from datasets.base import AudioSplit
+from datasets.base import AsrSplit, AudioSplit, encode
 
 
 def batches(
@@ -19,3 +20,44 @@ def batches(
     if shuffle_seed is not None:
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def asr_batches(
+    split: AsrSplit, batch_size: int, *, shuffle_seed: int | None = None, buckets: int = 6
+) -> tf.data.Dataset:
+    """Padded ``({"audio", "length"}, {"labels", "label_length"})`` batches of ``split``.
+
+    Utterances are grouped by length into ``buckets`` buckets (boundaries at length quantiles),
+    so a batch pads little; shuffled each epoch (seeded) when ``shuffle_seed`` is set.
+    """
+    lengths = np.array([len(a) for a in split.audio], dtype=np.int32)
+    labels = [encode(t) for t in split.transcripts]
+    label_lengths = np.array([len(t) for t in labels], dtype=np.int32)
+
+    def utterances():
+        yield from zip(split.audio, lengths, labels, label_lengths, strict=True)
+
+    ds = tf.data.Dataset.from_generator(
+        utterances,
+        output_signature=(
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ),
+    )
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+    quantiles = np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1]) if buckets > 1 else []
+    boundaries = sorted({int(q) + 1 for q in quantiles})
+    ds = ds.bucket_by_sequence_length(
+        lambda audio, n, text, m: n,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padding_values=(0.0, 0, 0, 0),
+    )
+    return ds.map(_asr_dicts, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _asr_dicts(audio, n, text, m):
+    return {"audio": audio, "length": n}, {"labels": text, "label_length": m}

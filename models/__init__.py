@@ -1,10 +1,12 @@
 """Model families for resdepth: a registry of presets, each a frozen config of one family.
 
 A family is one module exposing ``Config`` (a frozen dataclass with at least ``blocks``,
-``width`` and ``residual``), ``PRESETS`` (name -> Config), ``with_depth(config, blocks)`` and
-``build(config, *, num_classes, n_mels, name) -> keras.Model``. Adding a family is that module
-plus one line in ``FAMILIES``. Depth variants are ``dataclasses.replace`` of a preset, never
-pasted layers.
+``width``, ``residual``, ``block`` and ``n_mels``), ``PRESETS`` (name -> Config),
+``with_depth(config, blocks)``, ``weight_layers(config)`` and ``encoder(config, audio)`` (raw
+audio -> features); families usable for CTC also expose ``output_frames(config, samples)``.
+``build`` puts a head on the encoder: pooled ``embedding`` + dense ``logits`` to classify an
+utterance, or per-frame ``logits`` for CTC. Adding a family is that module plus one line in
+``FAMILIES``. Depth variants are ``dataclasses.replace`` of a preset, never pasted layers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from types import ModuleType
 FAMILIES: dict[str, str] = {
     "res2d": "models.res2d",
     "tcresnet": "models.tcresnet",
+    "quartznet": "models.quartznet",
 }
+HEADS = ("classify", "ctc")
 
 
 def _family_modules() -> dict[str, ModuleType]:
@@ -85,16 +89,48 @@ def build(
     width: float | None = None,
     residual: bool = True,
     block: str = "post",
-    n_mels: int = 40,
+    head: str = "classify",
     name: str | None = None,
 ):
-    """Build a classifier that takes raw 16 kHz audio ``[batch, samples]`` and returns logits."""
+    """Build a model on raw 16 kHz audio ``[batch, samples]``.
+
+    ``head="classify"``: utterance logits ``[batch, num_classes]`` from the time-pooled
+    ``embedding``. ``head="ctc"``: per-frame logits ``[batch, frames, num_classes]`` (characters
+    plus the CTC blank) for families with a 1-D encoder.
+    """
+    import keras
+
+    from models.frontend import audio_input
+
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}. Received: head={head!r}")
     config = get_config(preset, depth=depth, width=width, residual=residual, block=block)
-    return family_of(preset).build(
-        config, num_classes=num_classes, n_mels=n_mels, name=name or preset
-    )
+    audio = audio_input()
+    x = family_of(preset).encoder(config, audio)
+    rank = len(x.shape)
+    if head == "ctc":
+        if rank != 3:
+            raise ValueError(f"preset {preset!r} has a 2-D encoder; CTC needs a 1-D (time) one")
+        logits = keras.layers.Dense(num_classes, name="logits")(x)
+    else:
+        pool = (
+            keras.layers.GlobalAveragePooling1D
+            if rank == 3
+            else keras.layers.GlobalAveragePooling2D
+        )
+        x = pool(name="embedding")(x)
+        logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(audio, logits, name=name or preset)
+
+
+def output_frames(preset: str, samples, *, depth: int | None = None):
+    """Frames of a CTC model's output for ``samples`` input samples."""
+    module = family_of(preset)
+    if not hasattr(module, "output_frames"):
+        raise ValueError(f"preset {preset!r} cannot be a CTC encoder")
+    return module.output_frames(get_config(preset, depth=depth), samples)
 
 
 def describe(

@@ -37,6 +37,11 @@ def log_mel(audio, n_mels: int = 40):
     return keras.layers.Rescaling(scale=1 / 40, offset=1.0, name="log_mel_scale")(x)
 
 
+def frames(samples):
+    """Log-mel frames of ``samples`` samples (the STFT is centred: one frame per hop, plus one)."""
+    return samples // HOP + 1
+
+
 def audio_input(name: str = "audio"):
     """A variable-length raw-audio input (16 kHz float32)."""
     return keras.Input(shape=(None,), dtype="float32", name=name)

@@ -5,8 +5,8 @@ A 3x3 stem convolution (optionally average-pooled), then ``blocks`` residual blo
 convolutions, each followed by ReLU then a batch norm without affine terms; the skip is added
 before the second batch norm, as in the reference code. ``res15`` dilates its convolutions
 (2 ** (i // 3), capped) and ends with one extra convolution outside any block. Global average
-pooling and one dense layer give the logits. ``block`` picks the variant (``models.blocks``);
-``post`` is the paper's.
+pooling and one dense layer give the logits (``models.build``). ``block`` picks the variant
+(``models.blocks``); ``post`` is the paper's.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import dataclasses
 import keras
 
 from models.blocks import Scale, check_variant
-from models.frontend import audio_input, log_mel
+from models.frontend import log_mel
 
 MAX_DILATION = 16  # res15's largest; deeper variants stay at it instead of growing past the input
 
@@ -33,6 +33,7 @@ class Config:
     width: float = 1.0
     residual: bool = True
     block: str = "post"
+    n_mels: int = 40
 
     def __post_init__(self) -> None:
         check_variant(self.block, self.residual, "res2d")
@@ -125,11 +126,10 @@ def _pre_conv(x, config: Config, conv_index: int, name: str):
     )(x)
 
 
-def build(config: Config, *, num_classes: int, n_mels: int = 40, name: str = "res2d"):
-    """Raw 16 kHz audio -> logits over ``num_classes``."""
-    audio = audio_input()
-    x = log_mel(audio, n_mels)
-    x = keras.layers.Reshape((-1, n_mels, 1), name="add_channel")(x)
+def encoder(config: Config, audio):
+    """Raw 16 kHz audio -> feature maps ``[batch, frames, mels, channels]``."""
+    x = log_mel(audio, config.n_mels)
+    x = keras.layers.Reshape((-1, config.n_mels, 1), name="add_channel")(x)
     x = keras.layers.Conv2D(config.channels, 3, padding="same", use_bias=False, name="stem_conv")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     if config.pool:
@@ -141,6 +141,4 @@ def build(config: Config, *, num_classes: int, n_mels: int = 40, name: str = "re
         x = keras.layers.ReLU(name="head_relu")(_bn(x, "head"))
     for t in range(config.tail_convs):
         x = _bn(_conv(x, config, 2 * config.blocks + t, f"tail{t + 1}"), f"tail{t + 1}")
-    x = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(audio, logits, name=name)
+    return x

@@ -17,7 +17,7 @@ import dataclasses
 import keras
 
 from models.blocks import Scale, check_variant
-from models.frontend import audio_input, log_mel
+from models.frontend import frames, log_mel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Config:
     width: float = 1.0
     residual: bool = True
     block: str = "post"
+    n_mels: int = 40
+    strides: tuple[int, ...] = (2, 2, 2)  # time stride of each stage's first block
 
     def __post_init__(self) -> None:
         check_variant(self.block, self.residual, "tcresnet")
@@ -38,8 +40,11 @@ class Config:
             raise ValueError(f"tcresnet blocks must be >= 1. Received: blocks={self.blocks}")
         if self.width <= 0:
             raise ValueError(f"tcresnet width must be > 0. Received: width={self.width}")
-        if not self.stages:
-            raise ValueError("tcresnet stages must name at least one channel count")
+        if not self.stages or len(self.strides) != len(self.stages):
+            raise ValueError(
+                f"tcresnet needs one stride per stage. Received: stages={self.stages}, "
+                f"strides={self.strides}"
+            )
 
     def scaled(self, channels: int) -> int:
         return max(1, round(channels * self.width))
@@ -55,6 +60,8 @@ _TC14 = Config(blocks=6)
 
 PRESETS: dict[str, Config] = {
     "tc-resnet8": _TC8,
+    # As a CTC encoder: only the first stage strides, so frames stay 20 ms apart.
+    "tc-resnet8-ctc": dataclasses.replace(_TC8, strides=(2, 1, 1)),
     "tc-resnet14": _TC14,
     "tc-resnet8-1.5": dataclasses.replace(_TC8, width=1.5),
     "tc-resnet14-1.5": dataclasses.replace(_TC14, width=1.5),
@@ -115,20 +122,27 @@ def block(x, channels: int, stride: int, config: Config, index: int):
     return keras.layers.ReLU(name=f"{name}_2_relu")(y)
 
 
-def build(config: Config, *, num_classes: int, n_mels: int = 40, name: str = "tcresnet"):
-    """Raw 16 kHz audio -> logits over ``num_classes``."""
-    audio = audio_input()
-    x = log_mel(audio, n_mels)
+def encoder(config: Config, audio):
+    """Raw 16 kHz audio -> per-frame features ``[batch, frames / time stride, channels]``."""
+    x = log_mel(audio, config.n_mels)
     x = keras.layers.Conv1D(
         config.scaled(config.stem), 3, padding="same", use_bias=False, name="stem_conv"
     )(x)
     index = 0
-    for channels, count in zip(config.stages, config.stage_blocks(), strict=True):
+    stages = zip(config.stages, config.strides, config.stage_blocks(), strict=True)
+    for channels, stride, count in stages:
         for j in range(count):
             index += 1
-            x = block(x, config.scaled(channels), 2 if j == 0 else 1, config, index)
+            x = block(x, config.scaled(channels), stride if j == 0 else 1, config, index)
     if config.block == "pre":
         x = _bn_relu(x, "head")
-    x = keras.layers.GlobalAveragePooling1D(name="embedding")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(audio, logits, name=name)
+    return x
+
+
+def output_frames(config: Config, samples):
+    """Encoder frames for ``samples`` input samples (ints or integer tensors)."""
+    n = frames(samples)
+    for stride, count in zip(config.strides, config.stage_blocks(), strict=True):
+        if count:
+            n = (n + stride - 1) // stride
+    return n

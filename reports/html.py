@@ -16,106 +16,20 @@ Adding a section:
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import datetime as dt
 import json
-import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
-import pandas as pd
 
 from bench import store
-from reports import plots, tables
+from reports import asr, gradflow, plots, tables
+from reports.page import Context, Pre, Section, Table, Text
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUS_ORDER = ("ok", "diverged", "oom", "error")
-
-
-@dataclasses.dataclass
-class Text:
-    text: str
-    kind: str = dataclasses.field(default="text", init=False)
-
-
-@dataclasses.dataclass
-class Table:
-    columns: list[str]
-    rows: list[list[str]]
-    caption: str = ""
-    numeric: list[bool] = dataclasses.field(default_factory=list)
-    summary: str = ""  # when set, the table is collapsed under this summary line
-    kind: str = dataclasses.field(default="table", init=False)
-
-    def __post_init__(self) -> None:
-        self.numeric = [bool(n) for n in self.numeric] + [False] * (
-            len(self.columns) - len(self.numeric)
-        )
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, caption: str = "", summary: str = "") -> Table:
-        """A table of display strings (``frame`` already formatted)."""
-        rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
-        columns = list(map(str, frame.columns))
-        return cls(columns, rows, caption, tables.numeric_columns(frame), summary)
-
-
-@dataclasses.dataclass
-class Figure:
-    png: bytes
-    caption: str
-    alt: str = ""
-    kind: str = dataclasses.field(default="figure", init=False)
-
-    @property
-    def uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-
-@dataclasses.dataclass
-class Pre:
-    text: str
-    summary: str = ""  # when set, the block is collapsed under this summary line
-    kind: str = dataclasses.field(default="pre", init=False)
-
-
-@dataclasses.dataclass
-class Section:
-    id: str
-    title: str
-    blocks: list = dataclasses.field(default_factory=list)
-
-    def figure(self, png: bytes | None, caption: str, alt: str = "") -> None:
-        """Append a figure, or nothing when the plot had no data."""
-        if png:
-            self.blocks.append(Figure(png, caption, alt or re.split(r"(?<=\.)\s", caption)[0]))
-
-
-@dataclasses.dataclass
-class Context:
-    """Everything a section builder may need, read once."""
-
-    run_dir: Path
-    suite: dict
-    results: list[dict]
-    df: pd.DataFrame
-    info: dict[str, tables.MetricInfo]
-
-    @classmethod
-    def load(cls, run_dir: Path) -> Context:
-        results = store.read_results(run_dir)
-        suite_path = Path(run_dir) / "suite.json"
-        suite = store.read_json(suite_path) if suite_path.exists() else {}
-        return cls(Path(run_dir), suite, results, tables.tidy(results), tables.metric_info(results))
-
-    def tasks(self) -> list[str]:
-        return list(dict.fromkeys(t for t in self.df["task"] if isinstance(t, str)))
-
-    def task_results(self, task: str) -> list[dict]:
-        return [r for r in self.results if (r.get("cell") or {}).get("task") == task]
 
 
 # ---- task sections ----------------------------------------------------------------------------
@@ -200,7 +114,10 @@ def kws_section(ctx: Context, task: str) -> Section:
 # Defaults for a task that has cells but no builder of its own yet (see ``depth_section``).
 TASK_TITLES = {"kws": "Keyword spotting", "asr": "Speech recognition", "retrieval": "Retrieval"}
 TASK_HEADLINES = {"kws": "accuracy", "asr": "wer", "retrieval": "map"}
-TASK_SECTIONS: dict[str, Callable[[Context, str], Section]] = {"kws": kws_section}
+TASK_SECTIONS: dict[str, Callable[[Context, str], Section]] = {
+    "kws": kws_section,
+    "asr": asr.section,
+}
 
 
 def _dataset_lines(results: list[dict]) -> list[str]:
@@ -318,6 +235,7 @@ def config_section(ctx: Context) -> Section | None:
 
 
 RUN_SECTIONS: list[Callable[[Context], Section | None]] = [
+    gradflow.section,
     failures_section,
     skipped_section,
     environment_section,

@@ -23,8 +23,20 @@ import seaborn as sns  # noqa: E402
 from reports.tables import KINDS, MetricInfo, kind_of  # noqa: E402
 
 DPI = 100
-PALETTE = {"residual": "#1f6fb4", "plain": "#d6452a"}
-MARKERS = {"residual": "o", "plain": "s"}
+PALETTE = {
+    "residual": "#1f6fb4",
+    "residual-pre": "#2ca02c",
+    "residual-rezero": "#8c564b",
+    "plain": "#d6452a",
+    "plain-pre": "#ff9f1c",
+}
+MARKERS = {
+    "residual": "o",
+    "residual-pre": "^",
+    "residual-rezero": "D",
+    "plain": "s",
+    "plain-pre": "v",
+}
 X_LABELS = {"depth": "depth (residual blocks)", "layers": "depth (layers)"}
 MAX_COLS = 3
 

@@ -14,7 +14,8 @@ import re
 
 import pandas as pd
 
-KINDS = ("residual", "plain")
+# Residual/plain, with the block variant when it is not the published (post-activation) one.
+KINDS = ("residual", "residual-pre", "residual-rezero", "plain", "plain-pre")
 
 # Columns of ``tidy`` before the metric columns.
 ID_COLUMNS = [
@@ -72,10 +73,11 @@ def metric_info(results: list[dict]) -> dict[str, MetricInfo]:
 
 
 def kind_of(result: dict) -> str:
-    """``"residual"`` or ``"plain"`` for a cell result."""
+    """``"residual"`` or ``"plain"`` for a cell result, suffixed by a non-default block variant."""
     cell = result.get("cell") or {}
     residual = cell.get("residual", (result.get("model") or {}).get("residual", True))
-    return "residual" if residual else "plain"
+    block = cell.get("block", "post")
+    return ("residual" if residual else "plain") + ("" if block == "post" else f"-{block}")
 
 
 def _first(*values):
@@ -98,7 +100,7 @@ def _row(result: dict) -> dict:
         "depth": _first(model.get("depth"), cell.get("depth")),
         "layers": model.get("layers"),
         "width": _first(model.get("width"), cell.get("width")),
-        "residual": kind_of(result) == "residual",
+        "residual": kind_of(result).startswith("residual"),
         "kind": kind_of(result),
         "seed": cell.get("seed"),
         "skipped": (data.get("skipped") or {}).get("count", 0),

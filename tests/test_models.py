@@ -6,7 +6,11 @@ import pytest
 import models
 
 # Parameter counts from the papers' tables (12 classes): Tang & Lin 2018, Table 1;
-# Choi et al. 2019, Table 1.
+# Choi et al. 2019, Table 1. QuartzNet (Kriman et al. 2020, Table 2) with 29 outputs (28
+# characters + CTC blank) below. Presets made up here for a CPU have no published count.
+UNPUBLISHED = {"quartznet-small", "tc-resnet8-ctc"}
+QUARTZNET_PARAMS = {"quartznet-5x5": 6_700_000, "quartznet-10x5": 12_800_000,
+                    "quartznet-15x5": 18_900_000}  # fmt: skip
 PAPER_PARAMS = {
     "res8": 110_000,
     "res8-narrow": 19_900,
@@ -31,8 +35,36 @@ def test_parameter_count_matches_paper(preset):
     assert trainable(model) == pytest.approx(PAPER_PARAMS[preset], rel=0.02)
 
 
+@pytest.mark.parametrize("preset", sorted(QUARTZNET_PARAMS))
+def test_quartznet_parameter_count_matches_paper(preset):
+    model = models.build(preset, num_classes=29, head="ctc")
+    assert trainable(model) == pytest.approx(QUARTZNET_PARAMS[preset], rel=0.02)
+
+
 def test_every_preset_has_a_paper_count():
-    assert set(models.preset_names()) == set(PAPER_PARAMS)
+    assert set(models.preset_names()) == set(PAPER_PARAMS) | set(QUARTZNET_PARAMS) | UNPUBLISHED
+
+
+@pytest.mark.parametrize("preset", ["quartznet-small", "tc-resnet8-ctc"])
+def test_ctc_head_gives_frames_and_output_frames_predicts_them(preset):
+    model = models.build(preset, num_classes=29, head="ctc", depth=2)
+    for samples in (8_000, 16_000, 24_321):
+        out = model(np.zeros((1, samples), "float32"))
+        assert out.shape[-1] == 29
+        assert out.shape[1] == models.output_frames(preset, samples, depth=2)
+
+
+def test_ctc_head_refuses_a_2d_encoder():
+    with pytest.raises(ValueError, match="CTC"):
+        models.build("res8", num_classes=29, head="ctc")
+
+
+@pytest.mark.parametrize("preset", ["quartznet-small"])
+def test_quartznet_plain_differs_only_in_skips(preset):
+    res = models.build(preset, num_classes=29, head="ctc", depth=2)
+    plain = models.build(preset, num_classes=29, head="ctc", depth=2, residual=False)
+    extra = {la.name for la in res.layers} - {la.name for la in plain.layers}
+    assert extra and all("_add" in n or "_proj" in n for n in extra), extra
 
 
 @pytest.mark.parametrize("preset", ["res8-narrow", "res15-narrow", "tc-resnet8"])

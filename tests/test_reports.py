@@ -284,3 +284,34 @@ def test_unparsable_cell_file_is_named(tmp_path):
     (run_dir / "cells" / "x.json").write_text('{"status": "ok", "metr')
     with pytest.raises(store.ResultsError, match=r"x\.json"):
         html.write_report(run_dir)
+
+
+def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
+    cells = []
+    for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
+        r = make_cell("tc-resnet8", depth, residual, 0)
+        kind = "res" if residual else "plain"
+        r["cell"].update(task="asr", id=f"asr-s-tc-resnet8-d{depth}-{kind}-s0", experiment="s")
+        wer = 0.30 - 0.1 * depth if residual else 0.30 + 0.05 * depth
+        r["metrics"] = {
+            "wer": metric(wer, "fraction", False),
+            "cer": metric(wer / 3, "fraction", False),
+            "wer_beam": metric(wer - 0.01, "fraction", False),
+            "cer_beam": metric(wer / 3 - 0.01, "fraction", False),
+        }
+        r["errors"] = {"substitutions": 4, "deletions": 2, "insertions": 1}
+        r["worst"] = [
+            {
+                "id": "u7",
+                "speaker": "en+m3",
+                "reference": "turn <b>on</b> the light",
+                "hypothesis": "turn of the lie",
+                "wer": 0.5,
+            }
+        ]
+        cells.append(r)
+    text = html.write_report(write_run(tmp_path, cells)).read_text()
+    assert 'id="asr"' in text and "WER beam" in text and "sub / del / ins" in text
+    assert "asr-s-tc-resnet8-d2-res-s0" in text  # the best cell names the worst-utterance table
+    assert "turn &lt;b&gt;on&lt;/b&gt; the light" in text  # escaped, never markup
+    assert "0.090" in text or "0.09" in text  # best residual beam WER

@@ -66,6 +66,23 @@ def test_report_has_the_table(smoke_run):
     for row in df.itertuples():
         assert f"{row.accuracy:.3f}" in text or f"{row.accuracy:.2f}" in text
     assert "tc-resnet8" in text and "data:image/png;base64," in text
+    assert 'id="gradflow"' in text and "first/last at init" in text
+
+
+def test_every_cell_records_gradient_flow(smoke_run):
+    import pandas as pd
+
+    from bench import gradflow
+
+    _, run_dir, _, _, _ = smoke_run
+    for r in store.read_results(run_dir):
+        table = pd.read_parquet(run_dir / r["tables"]["gradflow"])
+        assert list(table.columns) == list(gradflow.COLUMNS)
+        assert table["step"].min() == 0 and table["step"].max() > 0
+        assert (table["grad_norm"] > 0).all()
+        g = r["gradient_flow"]
+        assert g["init"]["blocks"] == r["model"]["depth"]
+        assert 0 < g["overhead"] < 1
 
 
 def test_resume_keeps_finished_cells_and_redoes_the_missing_one(smoke_run):

@@ -14,7 +14,7 @@ import numpy as np
 import models
 from bench import gradflow, metrics, train
 from bench.config import Cell
-from datasets.base import KwsData
+from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
 
 DATA_KIND = "kws"
@@ -58,7 +58,9 @@ def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Mod
         metrics=["accuracy"],
     )
     recorder = gradflow.Recorder(
-        gradflow.Probe(model, LOSS, probe_batches(data, cfg.batch_size, cell.seed)),
+        gradflow.Probe(
+            model, lambda x, y, p: LOSS(y, p), probe_batches(data, cfg.batch_size, cell.seed)
+        ),
         cfg.gradient_interval,
     )
     fitted = train.fit(model, train_ds, val_ds, cfg, verbose=verbose, callbacks=[recorder])
@@ -68,6 +70,7 @@ def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     samples = len(data.train) * len(fitted.epoch_seconds)
     result["metrics"].update(
         val_accuracy=metrics.record("val_accuracy", max(fitted.history["val_accuracy"])),
+        train_loss=metrics.record("train_loss", fitted.history["loss"][-1]),
         train_seconds=metrics.record("train_seconds", fitted.train_seconds),
         train_samples_per_s=metrics.record(
             "train_samples_per_s", samples / max(fitted.train_seconds, 1e-9)
@@ -117,3 +120,28 @@ def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
         "split": split,
         "n_examples": len(part),
     }
+
+
+def evaluate_saved(model: keras.Model, data: KwsData, meta: dict, split: str = "test") -> dict:
+    """Metrics of a saved model on ``split``, its labels matched to the dataset's by name."""
+    relabeled, unknown = _relabel(data, meta["labels"], split)
+    result = evaluate(model, relabeled, split)
+    result["dropped_unknown_label"] = unknown
+    return result
+
+
+def _relabel(data: KwsData, labels: list[str], split: str) -> tuple[KwsData, int]:
+    """Map the dataset's labels onto the model's by name; examples of unknown labels are dropped
+    and counted (a model cannot be scored on classes it never had)."""
+    part: AudioSplit = getattr(data, split)
+    index = {name: i for i, name in enumerate(labels)}
+    mapping = np.array([index.get(name, -1) for name in data.labels])
+    new = mapping[part.labels]
+    keep = new >= 0
+    if not keep.any():
+        raise DataError(
+            f"none of the dataset's labels {list(data.labels)} is known to the model {labels}"
+        )
+    sub = AudioSplit(part.audio[keep], new[keep].astype(np.int32), part.speakers[keep])
+    relabeled = KwsData(data.name, tuple(labels), sub, sub, sub, data.skipped, data.info)
+    return relabeled, int((~keep).sum())

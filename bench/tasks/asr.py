@@ -1,0 +1,164 @@
+"""Speech recognition: a CTC model over characters, scored by corpus-level WER and CER.
+
+Each cell trains a per-frame model (``models.build(..., head="ctc")``) with ``keras.ops.ctc_loss``
+on length-bucketed padded batches, keeps the best weights by validation loss, and decodes the
+test set greedily and with beam search (``keras.ops.ctc_decode``). Headline metric: test WER
+(greedy); also CER, beam-search WER/CER, the error breakdown and the ten worst utterances.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jiwer
+import keras
+import numpy as np
+
+import models
+from bench import ctc, gradflow, metrics, train
+from bench.config import Cell
+from datasets.base import AsrData, AsrSplit
+from datasets.pipeline import asr_batches
+
+DATA_KIND = "asr"
+EVAL_BATCH = 32
+BEAM_WIDTH = 16
+WORST = 10  # utterances kept for the report's worst-utterance table
+PROBE_BATCHES = 2
+
+
+def check_model(preset: str) -> None:
+    """Refuse, before any training, a preset that cannot be a CTC encoder."""
+    models.output_frames(preset, 16_000)
+
+
+def build(cell: Cell) -> tuple[keras.Model, ctc.CtcModel]:
+    """The cell's frame model and its CTC training wrapper."""
+    net = models.build(cell.preset, num_classes=ctc.NUM_OUTPUTS, head="ctc", **cell.model_options)
+
+    def frames(samples):
+        return models.output_frames(cell.preset, samples, depth=cell.depth)
+
+    return net, ctc.CtcModel(net, frames, name=f"{net.name}_ctc")
+
+
+def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Model]:
+    """Train one cell and evaluate its best weights on the test split."""
+    cfg = cell.train
+    net, model = build(cell)
+    train_ds = asr_batches(data.train, cfg.batch_size, shuffle_seed=cell.seed)
+    val_ds = asr_batches(data.val, EVAL_BATCH)
+    steps = sum(1 for _ in train_ds)
+    train.compile_model(model, cfg, steps, loss=None, metrics=None)
+    probe = [b for _, b in zip(range(PROBE_BATCHES), train_ds, strict=False)]
+    recorder = gradflow.Recorder(
+        gradflow.Probe(model, lambda x, y, p: ctc.ctc_loss(x, y, p, model.frames), probe),
+        cfg.gradient_interval,
+    )
+    fitted = train.fit(model, train_ds, val_ds, cfg, verbose=verbose, callbacks=[recorder])
+    t0 = time.perf_counter()
+    result = evaluate(net, data, "test", frames=model.frames)
+    eval_seconds = time.perf_counter() - t0
+    val = evaluate(net, data, "val", frames=model.frames, beam_width=0)
+    samples = len(data.train) * len(fitted.epoch_seconds)
+    result["metrics"].update(
+        val_wer=metrics.record("val_wer", val["metrics"]["wer"]["value"]),
+        train_loss=metrics.record("train_loss", fitted.history["loss"][-1]),
+        train_seconds=metrics.record("train_seconds", fitted.train_seconds),
+        train_samples_per_s=metrics.record(
+            "train_samples_per_s", samples / max(fitted.train_seconds, 1e-9)
+        ),
+        params=metrics.record("params", sum(int(np.prod(w.shape)) for w in net.trainable_weights)),
+    )
+    flow = recorder.table()
+    result.update(
+        gradient_flow={
+            **gradflow.summarize(flow),
+            "interval": cfg.gradient_interval,
+            "seconds": recorder.seconds,
+            "overhead": recorder.seconds / max(fitted.train_seconds, 1e-9),
+        },
+        tables={"gradflow": flow},
+        history=fitted.history,
+        best_epoch=fitted.best_epoch,
+        timing={
+            "train_seconds": fitted.train_seconds,
+            "epoch_seconds": fitted.epoch_seconds,
+            "eval_seconds": eval_seconds,
+            "steps": fitted.steps,
+        },
+    )
+    return result, net
+
+
+def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -> list[str]:
+    """Decode every utterance of ``split`` in input order (batches padded, lengths respected)."""
+    out: list[str] = []
+    order = np.argsort([len(a) for a in split.audio], kind="stable")  # little padding per batch
+    texts: dict[int, str] = {}
+    for start in range(0, len(order), EVAL_BATCH):
+        idx = order[start : start + EVAL_BATCH]
+        n = np.array([len(split.audio[i]) for i in idx], dtype=np.int32)
+        batch = np.zeros((len(idx), n.max()), dtype=np.float32)
+        for row, i in enumerate(idx):
+            batch[row, : n[row]] = split.audio[i]
+        logits = np.asarray(net(batch, training=False))
+        lengths = np.minimum(np.asarray(frames(n)), logits.shape[1]).astype(np.int32)
+        for i, text in zip(idx, ctc.decode(logits, lengths, beam_width), strict=True):
+            texts[int(i)] = text
+    out = [texts[i] for i in range(len(split))]
+    return out
+
+
+def evaluate(
+    net: keras.Model, data: AsrData, split: str = "test", *, frames, beam_width: int = BEAM_WIDTH
+) -> dict:
+    """WER/CER (greedy, and beam search when ``beam_width``) and the worst utterances."""
+    part: AsrSplit = getattr(data, split)
+    refs = list(part.transcripts)
+    greedy = transcribe(net, part, frames)
+    rates = metrics.error_rates(refs, greedy)
+    result = {
+        "metrics": {
+            "wer": metrics.record("wer", rates["wer"]),
+            "cer": metrics.record("cer", rates["cer"]),
+        },
+        "errors": rates,
+        "split": split,
+        "n_examples": len(part),
+        "worst": worst_utterances(part, greedy),
+    }
+    if beam_width:
+        beam = metrics.error_rates(refs, transcribe(net, part, frames, beam_width))
+        result["metrics"].update(
+            wer_beam=metrics.record("wer_beam", beam["wer"]),
+            cer_beam=metrics.record("cer_beam", beam["cer"]),
+        )
+        result["errors_beam"] = beam
+        result["beam_width"] = beam_width
+    return result
+
+
+def worst_utterances(part: AsrSplit, hypotheses: list[str], n: int = WORST) -> list[dict]:
+    """The ``n`` utterances with the highest WER: id, speaker, reference, hypothesis, WER."""
+    rows = [
+        {
+            "id": part.ids[i],
+            "speaker": part.speakers[i],
+            "reference": ref,
+            "hypothesis": hyp,
+            "wer": float(jiwer.wer(ref, hyp)),
+        }
+        for i, (ref, hyp) in enumerate(zip(part.transcripts, hypotheses, strict=True))
+    ]
+    return sorted(rows, key=lambda r: -r["wer"])[:n]
+
+
+def evaluate_saved(model: keras.Model, data: AsrData, meta: dict, split: str = "test") -> dict:
+    """WER/CER of a saved CTC model on ``split``; output lengths from its cell's preset."""
+    cell = meta["cell"]
+
+    def frames(samples):
+        return models.output_frames(cell["preset"], samples, depth=cell.get("depth"))
+
+    return evaluate(model, data, split, frames=frames)
