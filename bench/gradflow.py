@@ -31,7 +31,8 @@ VANISHED = 1e-3  # a block is "vanished" below this fraction of the largest bloc
 
 def layer_table(model: keras.Model) -> pd.DataFrame:
     """One row per trainable weight tensor: its layer, block index and depth from the input."""
-    names = [w.path.split("/")[0] for w in model.trainable_weights]
+    # A weight path ends in ".../<layer>/<weight>", also inside a wrapper model (e.g. CTC).
+    names = [w.path.split("/")[-2] for w in model.trainable_weights]
     blocks = [_block_of(n) for n in names]
     order = {n: i for i, n in enumerate(dict.fromkeys(names))}
     return pd.DataFrame({"layer": names, "block": blocks, "depth": [order[n] for n in names]})
@@ -52,14 +53,18 @@ class Probe:
     arrays); ``loss_fn(x, y, y_pred)`` is the training loss.
     """
 
-    def __init__(self, model: keras.Model, loss_fn, batches: list[tuple]):
+    def __init__(self, model: keras.Model, loss_fn, batches: list[tuple], *, compiled=True):
         if not batches:
             raise ValueError("a gradient probe needs at least one batch")
         self.model = model
         self.loss_fn = loss_fn
         self.batches = [tf.nest.map_structure(tf.convert_to_tensor, b) for b in batches]
         self.table = layer_table(model)
-        self._grad = tf.function(self._grad_eager, reduce_retracing=True)
+        # Compiled for repeated probes during training; eager for a one-off probe of a very deep
+        # net, where tracing a graph of a thousand layers costs minutes and one eager pass seconds.
+        self._grad = (
+            tf.function(self._grad_eager, reduce_retracing=True) if compiled else self._grad_eager
+        )
 
     def _grad_eager(self, trainable, non_trainable, x, y):
         with tf.GradientTape() as tape:
@@ -176,7 +181,8 @@ def summarize(table: pd.DataFrame) -> dict:
         return {}
     steps = sorted(table["step"].unique())
     out = {"init": _stats(block_norms(table, steps[0])), "steps": int(steps[-1])}
-    out["end"] = _stats(block_norms(table, steps[-1]))
+    if len(steps) > 1:
+        out["end"] = _stats(block_norms(table, steps[-1]))
     return out
 
 

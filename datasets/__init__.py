@@ -1,8 +1,9 @@
 """Corpora for resdepth: a registry from dataset name to its loader module.
 
 A dataset is one module exposing ``Config`` (a frozen dataclass of its options, validated in
-``__post_init__``), ``KIND`` (``"kws"`` for keyword spotting) and
-``load(config, data_dir, cache_dir) -> KwsData``. Adding a corpus is that module plus one line here.
+``__post_init__``), ``KIND`` (``"kws"`` for keyword spotting, ``"asr"`` for speech recognition)
+and ``load(config, data_dir, cache_dir)`` returning ``KwsData`` or ``AsrData``; a downloadable
+corpus also has ``download(dest) -> Path``. Adding a corpus is that module plus one line here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ DATASETS: dict[str, str] = {
     "synth-words": "datasets.synth_words",
     "fsdd": "datasets.fsdd",
     "speech-commands": "datasets.speech_commands",
+    "synth-sentences": "datasets.synth_sentences",
+    "fsdd-digits": "datasets.fsdd_digits",
+    "librispeech": "datasets.librispeech",
 }
 
 

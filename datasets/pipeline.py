@@ -56,6 +56,10 @@ def asr_batches(
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=(0.0, 0, 0, 0),
     )
+    # Each bucket's size is fixed by the lengths, so the batch count is too, whatever the shuffle.
+    per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
+    batches = int(sum(-(-n // batch_size) for n in per_bucket))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.map(_asr_dicts, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -12,7 +12,9 @@ utterance, or per-frame ``logits`` for CTC. Adding a family is that module plus 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import sys
 from types import ModuleType
 
 # family name -> module path.
@@ -22,6 +24,7 @@ FAMILIES: dict[str, str] = {
     "quartznet": "models.quartznet",
 }
 HEADS = ("classify", "ctc")
+MIN_RECURSION_LIMIT = 20_000
 
 
 def _family_modules() -> dict[str, ModuleType]:
@@ -107,6 +110,9 @@ def build(
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}. Received: head={head!r}")
     config = get_config(preset, depth=depth, width=width, residual=residual, block=block)
+    # Keras walks a functional graph recursively, a few frames per layer: a 128-block net has
+    # over a thousand layers, more than Python's default recursion limit allows.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), MIN_RECURSION_LIMIT))
     audio = audio_input()
     x = family_of(preset).encoder(config, audio)
     rank = len(x.shape)
@@ -125,12 +131,17 @@ def build(
     return keras.Model(audio, logits, name=name or preset)
 
 
-def output_frames(preset: str, samples, *, depth: int | None = None):
-    """Frames of a CTC model's output for ``samples`` input samples."""
+def frames_fn(preset: str, *, depth: int | None = None):
+    """``samples -> output frames`` of a CTC model (pure arithmetic, safe inside a graph)."""
     module = family_of(preset)
     if not hasattr(module, "output_frames"):
         raise ValueError(f"preset {preset!r} cannot be a CTC encoder")
-    return module.output_frames(get_config(preset, depth=depth), samples)
+    return functools.partial(module.output_frames, get_config(preset, depth=depth))
+
+
+def output_frames(preset: str, samples, *, depth: int | None = None):
+    """Frames of a CTC model's output for ``samples`` input samples."""
+    return frames_fn(preset, depth=depth)(samples)
 
 
 def describe(

@@ -32,6 +32,7 @@ def load(ctx: Context) -> pd.DataFrame:
         frames.append(
             t.assign(
                 cell_id=r["cell"]["id"],
+                task=r["cell"].get("task"),
                 experiment=r["cell"].get("experiment"),
                 family=model.get("family"),
                 preset=r["cell"].get("preset"),
@@ -231,15 +232,18 @@ def section(ctx: Context) -> Section | None:
     table = summary_table(ctx)
     if table:
         out.blocks.append(table)
+    # Init-only cells (task gradinit) reach the deepest nets; otherwise every cell's step 0.
+    at_init = flow[flow["task"] == "gradinit"] if (flow["task"] == "gradinit").any() else flow
     out.figure(
-        norms_vs_depth(block_table(flow, 0)),
+        norms_vs_depth(block_table(at_init, 0)),
         "Gradient norm of each block at initialization against its position from the input, one "
         "line per network depth (log scales). Look for: lines that fall toward block 1 (vanishing "
         "gradients) in plain nets, flat lines in residual ones.",
     )
     deepest = []
+    trained = flow[flow["step"] > 0]
     for kind in ("plain", "residual"):
-        part = flow[flow["kind"] == kind]
+        part = flow[(flow["kind"] == kind) & flow["cell_id"].isin(trained["cell_id"])]
         if not part.empty:
             deepest.append(part.loc[part["blocks"].idxmax(), "cell_id"])
     out.figure(

@@ -114,9 +114,10 @@ def kws_section(ctx: Context, task: str) -> Section:
 # Defaults for a task that has cells but no builder of its own yet (see ``depth_section``).
 TASK_TITLES = {"kws": "Keyword spotting", "asr": "Speech recognition", "retrieval": "Retrieval"}
 TASK_HEADLINES = {"kws": "accuracy", "asr": "wer", "retrieval": "map"}
-TASK_SECTIONS: dict[str, Callable[[Context, str], Section]] = {
+TASK_SECTIONS: dict[str, Callable[[Context, str], Section | None]] = {
     "kws": kws_section,
     "asr": asr.section,
+    "gradinit": lambda ctx, task: None,  # init-only cells: shown in the gradient-flow section
 }
 
 
@@ -250,9 +251,10 @@ def build_sections(ctx: Context) -> list[Section]:
     """Task sections (in order of first appearance), then the run-wide ones."""
     sections = []
     for task in ctx.tasks():
-        builder = TASK_SECTIONS.get(task)
-        if builder:
-            sections.append(builder(ctx, task))
+        if task in TASK_SECTIONS:
+            section = TASK_SECTIONS[task](ctx, task)
+            if section is not None:
+                sections.append(section)
         else:
             title = TASK_TITLES.get(task, f"Task {task}")
             sections.append(depth_section(ctx, task, title, TASK_HEADLINES.get(task)))

@@ -93,3 +93,16 @@ def test_asr_batches_pad_and_keep_true_lengths():
 def test_encode_rejects_characters_outside_the_alphabet():
     with pytest.raises(ValueError, match="alphabet"):
         encode("caf\u00e9")
+
+
+def test_asr_batches_know_their_batch_count():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(800, 9000, 23)
+    split = AsrSplit(
+        tuple(np.zeros(n, "float32") for n in lengths),
+        tuple("a" for _ in lengths),
+        tuple("s" for _ in lengths),
+        tuple(str(i) for i in range(len(lengths))),
+    )
+    ds = asr_batches(split, 4, shuffle_seed=0, buckets=4)
+    assert int(ds.cardinality()) == sum(1 for _ in ds)

@@ -18,6 +18,7 @@ from types import ModuleType
 TASKS: dict[str, str] = {
     "kws": "bench.tasks.kws",
     "asr": "bench.tasks.asr",
+    "gradinit": "bench.tasks.gradinit",
 }
 
 

@@ -35,10 +35,7 @@ def check_model(preset: str) -> None:
 def build(cell: Cell) -> tuple[keras.Model, ctc.CtcModel]:
     """The cell's frame model and its CTC training wrapper."""
     net = models.build(cell.preset, num_classes=ctc.NUM_OUTPUTS, head="ctc", **cell.model_options)
-
-    def frames(samples):
-        return models.output_frames(cell.preset, samples, depth=cell.depth)
-
+    frames = models.frames_fn(cell.preset, depth=cell.depth)
     return net, ctc.CtcModel(net, frames, name=f"{net.name}_ctc")
 
 
@@ -51,6 +48,7 @@ def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     steps = sum(1 for _ in train_ds)
     train.compile_model(model, cfg, steps, loss=None, metrics=None)
     probe = [b for _, b in zip(range(PROBE_BATCHES), train_ds, strict=False)]
+    model(probe[0][0])  # build the wrapper's variables before the gradient probe reads them
     recorder = gradflow.Recorder(
         gradflow.Probe(model, lambda x, y, p: ctc.ctc_loss(x, y, p, model.frames), probe),
         cfg.gradient_interval,
@@ -157,8 +155,5 @@ def worst_utterances(part: AsrSplit, hypotheses: list[str], n: int = WORST) -> l
 def evaluate_saved(model: keras.Model, data: AsrData, meta: dict, split: str = "test") -> dict:
     """WER/CER of a saved CTC model on ``split``; output lengths from its cell's preset."""
     cell = meta["cell"]
-
-    def frames(samples):
-        return models.output_frames(cell["preset"], samples, depth=cell.get("depth"))
-
+    frames = models.frames_fn(cell["preset"], depth=cell.get("depth"))
     return evaluate(model, data, split, frames=frames)

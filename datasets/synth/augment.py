@@ -1,4 +1,5 @@
-"""Seeded augmentation that turns one clean synthesized word into a realistic 1-s clip.
+"""Seeded augmentation that turns one clean synthesized word into a realistic 1-s clip
+(``augment``), or a sentence into a padded clip of its own length (``augment_utterance``).
 
 eSpeak NG speaks every word cleanly, at one level, starting at sample 0. Real keyword clips have
 background noise, room reverberation, varying loudness and the word anywhere in the second, so a
@@ -60,6 +61,16 @@ def colored_noise(rng: np.random.Generator, n: int, color: str) -> np.ndarray:
     return shaped / np.sqrt(np.mean(shaped**2))
 
 
+def colored_noise_any(rng: np.random.Generator, n: int, color: str) -> np.ndarray:
+    """``colored_noise`` for any length: made at the next power of two, cut to ``n`` samples and
+    scaled back to unit RMS. For clips of arbitrary length (sentences, digit strings), where an
+    FFT of a large prime length would be orders of magnitude slower."""
+    if n <= 0:
+        return np.zeros(0)
+    noise = colored_noise(rng, 1 << (n - 1).bit_length(), color)[:n]
+    return noise / max(np.sqrt(np.mean(noise**2)), 1e-12)
+
+
 def room_impulse_response(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     """A synthetic room: a direct-path impulse plus exponentially decaying noise (the tail)."""
     rt60 = rng.uniform(*RT60_SECONDS)
@@ -109,6 +120,49 @@ def augment(
     color = list(NOISE_EXPONENTS)[int(rng.integers(len(NOISE_EXPONENTS)))]
     snr = rng.uniform(*snr_db)
     clip += colored_noise(rng, n, color) * np.sqrt(speech_power / 10 ** (snr / 10))
+    peak = max(np.max(np.abs(clip)), 1e-12)
+    clip *= 10 ** (rng.uniform(*PEAK_DBFS) / 20) / peak
+    return clip.astype(np.float32)
+
+
+def augment_utterance(
+    speech: np.ndarray,
+    rng: np.random.Generator,
+    snr_db: tuple[float, float],
+    pad_seconds: tuple[float, float],
+    max_samples: int,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """Like ``augment``, for a sentence: the clip's length follows the speech instead of 1 s.
+
+    Reverb (sometimes), then silence of ``pad_seconds`` (drawn separately) before and after the
+    speech, coloured noise over the whole clip at a random SNR, and a random peak level. The clip
+    is cut at ``max_samples``; a caller that keeps the dry speech within ``max_samples`` minus
+    twice the largest pad loses at most part of a reverb tail.
+
+    Args:
+        speech: the trimmed utterance at ``sample_rate``, float.
+        rng: the utterance's generator; the only source of randomness.
+        snr_db: range the signal-to-noise ratio (speech power over noise power) is drawn from.
+        pad_seconds: ``(low, high)`` range of the leading and of the trailing silence.
+        max_samples: the longest clip returned.
+
+    Returns:
+        float32 ``[lead + len(speech) (+ reverb tail) + trail]`` capped at ``max_samples``, its
+        peak between ``PEAK_DBFS``.
+    """
+    speech = np.asarray(speech, dtype=np.float64)
+    if rng.random() < REVERB_PROB:
+        speech = convolve(speech, room_impulse_response(rng, sample_rate))
+    lead, trail = (int(rng.uniform(*pad_seconds) * sample_rate) for _ in range(2))
+    n = min(max_samples, lead + len(speech) + trail)
+    speech = speech[: max(0, n - lead)]
+    clip = np.zeros(n)
+    clip[lead : lead + len(speech)] = speech
+    speech_power = max(np.mean(speech**2), 1e-12) if len(speech) else 1e-12
+    color = list(NOISE_EXPONENTS)[int(rng.integers(len(NOISE_EXPONENTS)))]
+    snr = rng.uniform(*snr_db)
+    clip += colored_noise_any(rng, n, color) * np.sqrt(speech_power / 10 ** (snr / 10))
     peak = max(np.max(np.abs(clip)), 1e-12)
     clip *= 10 ** (rng.uniform(*PEAK_DBFS) / 20) / peak
     return clip.astype(np.float32)

@@ -1,0 +1,64 @@
+"""The ASR task end to end on the tiny synthetic-sentence corpus: CTC training, decoding, WER,
+the saved raw-audio model, and the report's section. Budget: about a minute on 2 CPU cores."""
+
+import pytest
+
+from bench import evaluate, runner, store, suite
+
+pytestmark = pytest.mark.slow
+
+TINY_ASR = {
+    "name": "asr-tiny",
+    "description": "tests only",
+    "seeds": [0],
+    "train": {"epochs": 4, "batch_size": 8, "learning_rate": 3e-3, "warmup_epochs": 0.5,
+              "patience": 4, "gradient_interval": 4},
+    "experiment": [{
+        "name": "sentences",
+        "task": "asr",
+        "dataset": "synth-sentences",
+        "dataset_options": {"profile": "tiny"},
+        "models": [{"preset": "tc-resnet8-ctc", "depths": [2], "residual": [True, False]}],
+    }],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def asr_run(tmp_path_factory):
+    s = suite.parse(TINY_ASR, "asr-tiny")
+    run_dir = tmp_path_factory.mktemp("runs") / "asr"
+    cache = tmp_path_factory.mktemp("cache")
+    summary = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
+    return s, run_dir, cache, summary
+
+
+def test_cells_train_decode_and_score(asr_run):
+    s, run_dir, _, summary = asr_run
+    assert summary.ok, summary.statuses
+    for r in store.read_results(run_dir):
+        assert r["status"] == "ok", r.get("traceback")
+        m = r["metrics"]
+        for name in ("wer", "cer", "wer_beam", "cer_beam", "val_wer"):
+            assert m[name]["unit"] == "fraction" and m[name]["higher_is_better"] is False
+            assert m[name]["value"] >= 0
+        assert r["history"]["loss"][-1] < r["history"]["loss"][0], "CTC loss must fall"
+        assert 0 < len(r["worst"]) <= 10 and {"reference", "hypothesis"} <= set(r["worst"][0])
+        assert r["errors"]["reference_words"] > 0
+        assert r["gradient_flow"]["init"]["blocks"] == 2
+
+
+def test_saved_model_gives_the_same_wer(asr_run):
+    _, run_dir, cache, _ = asr_run
+    r = store.read_results(run_dir)[0]
+    path = store.model_path(run_dir, r["cell"]["id"])
+    again = evaluate.evaluate_saved(path, "synth-sentences", None, {"profile": "tiny"},
+                                    cache_dir=cache)  # fmt: skip
+    assert again["metrics"]["wer"]["value"] == pytest.approx(r["metrics"]["wer"]["value"])
+
+
+def test_report_has_the_asr_section(asr_run):
+    from reports import html
+
+    _, run_dir, _, _ = asr_run
+    text = html.write_report(run_dir).read_text()
+    assert 'id="asr"' in text and "WER beam" in text and "worst test utterances" in text
