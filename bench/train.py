@@ -13,6 +13,7 @@ import time
 
 import keras
 
+from bench import gradflow, metrics
 from bench.config import TrainConfig
 
 
@@ -107,3 +108,44 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
         best_epoch=int(stop.best_epoch) + 1,
         steps=watch._step,
     )
+
+
+def record(
+    fitted: FitResult, recorder: gradflow.Recorder, *, examples: int, params: int, eval_seconds
+) -> dict:
+    """What every trained cell reports about its training, JSON-ready (``tables`` aside).
+
+    Args:
+        fitted: what ``fit`` returned.
+        recorder: the gradient-flow recorder that ran during ``fit``.
+        examples: training examples per epoch.
+        params: trainable parameters of the saved model.
+        eval_seconds: wall time of the test evaluation.
+    """
+    flow = recorder.table()
+    seconds = max(fitted.train_seconds, 1e-9)
+    return {
+        "metrics": {
+            "train_loss": metrics.record("train_loss", fitted.history["loss"][-1]),
+            "train_seconds": metrics.record("train_seconds", fitted.train_seconds),
+            "train_samples_per_s": metrics.record(
+                "train_samples_per_s", examples * len(fitted.epoch_seconds) / seconds
+            ),
+            "params": metrics.record("params", params),
+        },
+        "gradient_flow": {
+            **gradflow.summarize(flow),
+            "interval": recorder.interval,
+            "seconds": recorder.seconds,
+            "overhead": recorder.seconds / seconds,
+        },
+        "tables": {"gradflow": flow},
+        "history": fitted.history,
+        "best_epoch": fitted.best_epoch,
+        "timing": {
+            "train_seconds": fitted.train_seconds,
+            "epoch_seconds": fitted.epoch_seconds,
+            "eval_seconds": eval_seconds,
+            "steps": fitted.steps,
+        },
+    }

@@ -58,40 +58,23 @@ def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     result = evaluate(net, data, "test", frames=model.frames)
     eval_seconds = time.perf_counter() - t0
     val = evaluate(net, data, "val", frames=model.frames, beam_width=0)
-    samples = len(data.train) * len(fitted.epoch_seconds)
+    trained = train.record(
+        fitted,
+        recorder,
+        examples=len(data.train),
+        params=sum(int(np.prod(w.shape)) for w in net.trainable_weights),
+        eval_seconds=eval_seconds,
+    )
     result["metrics"].update(
         val_wer=metrics.record("val_wer", val["metrics"]["wer"]["value"]),
-        train_loss=metrics.record("train_loss", fitted.history["loss"][-1]),
-        train_seconds=metrics.record("train_seconds", fitted.train_seconds),
-        train_samples_per_s=metrics.record(
-            "train_samples_per_s", samples / max(fitted.train_seconds, 1e-9)
-        ),
-        params=metrics.record("params", sum(int(np.prod(w.shape)) for w in net.trainable_weights)),
+        **trained.pop("metrics"),
     )
-    flow = recorder.table()
-    result.update(
-        gradient_flow={
-            **gradflow.summarize(flow),
-            "interval": cfg.gradient_interval,
-            "seconds": recorder.seconds,
-            "overhead": recorder.seconds / max(fitted.train_seconds, 1e-9),
-        },
-        tables={"gradflow": flow},
-        history=fitted.history,
-        best_epoch=fitted.best_epoch,
-        timing={
-            "train_seconds": fitted.train_seconds,
-            "epoch_seconds": fitted.epoch_seconds,
-            "eval_seconds": eval_seconds,
-            "steps": fitted.steps,
-        },
-    )
+    result.update(trained)
     return result, net
 
 
 def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -> list[str]:
     """Decode every utterance of ``split`` in input order (batches padded, lengths respected)."""
-    out: list[str] = []
     order = np.argsort([len(a) for a in split.audio], kind="stable")  # little padding per batch
     texts: dict[int, str] = {}
     for start in range(0, len(order), EVAL_BATCH):
@@ -104,8 +87,7 @@ def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -
         lengths = np.minimum(np.asarray(frames(n)), logits.shape[1]).astype(np.int32)
         for i, text in zip(idx, ctc.decode(logits, lengths, beam_width), strict=True):
             texts[int(i)] = text
-    out = [texts[i] for i in range(len(split))]
-    return out
+    return [texts[i] for i in range(len(split))]
 
 
 def evaluate(

@@ -67,34 +67,18 @@ def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     t0 = time.perf_counter()
     result = evaluate(model, data, "test")
     eval_seconds = time.perf_counter() - t0
-    samples = len(data.train) * len(fitted.epoch_seconds)
+    trained = train.record(
+        fitted,
+        recorder,
+        examples=len(data.train),
+        params=count_params(model),
+        eval_seconds=eval_seconds,
+    )
     result["metrics"].update(
         val_accuracy=metrics.record("val_accuracy", max(fitted.history["val_accuracy"])),
-        train_loss=metrics.record("train_loss", fitted.history["loss"][-1]),
-        train_seconds=metrics.record("train_seconds", fitted.train_seconds),
-        train_samples_per_s=metrics.record(
-            "train_samples_per_s", samples / max(fitted.train_seconds, 1e-9)
-        ),
-        params=metrics.record("params", count_params(model)),
+        **trained.pop("metrics"),
     )
-    flow = recorder.table()
-    result.update(
-        gradient_flow={
-            **gradflow.summarize(flow),
-            "interval": cfg.gradient_interval,
-            "seconds": recorder.seconds,
-            "overhead": recorder.seconds / max(fitted.train_seconds, 1e-9),
-        },
-        tables={"gradflow": flow},
-        history=fitted.history,
-        best_epoch=fitted.best_epoch,
-        timing={
-            "train_seconds": fitted.train_seconds,
-            "epoch_seconds": fitted.epoch_seconds,
-            "eval_seconds": eval_seconds,
-            "steps": fitted.steps,
-        },
-    )
+    result.update(trained)
     return result, model
 
 
