@@ -71,6 +71,12 @@ def _enable_determinism() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def data_dir_for(dataset: str, default: str | None) -> str | None:
+    """A dataset's folder: ``$RESDEPTH_DATA_DIR_<NAME>`` (e.g. ``..._LIBRISPEECH``) if set, so a
+    suite can mix real corpora kept in different places, else ``--data-dir``."""
+    return os.environ.get(f"RESDEPTH_DATA_DIR_{dataset.upper().replace('-', '_')}") or default
+
+
 class _DataCache:
     """Loads each (dataset, options) once per run and shares it between its cells."""
 
@@ -85,7 +91,8 @@ class _DataCache:
             module = datasets.get(cell.dataset)
             config = module.Config(**dict(cell.dataset_options))
             self._loaded = {}  # keep one corpus in memory at a time
-            self._loaded[key] = module.load(config, self.data_dir, self.cache_dir)
+            data_dir = data_dir_for(cell.dataset, self.data_dir)
+            self._loaded[key] = module.load(config, data_dir, self.cache_dir)
         return self._loaded[key]
 
 

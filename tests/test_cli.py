@@ -57,3 +57,11 @@ def test_bad_set_option_is_named():
         "seed": 3,
         "split": "speaker",
     }
+
+
+def test_a_dataset_can_have_its_own_data_dir(monkeypatch):
+    from bench import runner
+
+    monkeypatch.setenv("RESDEPTH_DATA_DIR_FSDD_DIGITS", "/data/fsdd")
+    assert runner.data_dir_for("fsdd-digits", "/other") == "/data/fsdd"
+    assert runner.data_dir_for("librispeech", "/other") == "/other"

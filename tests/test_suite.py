@@ -18,9 +18,13 @@ def test_shipped_suites_parse_and_expand(name):
 
 def test_full_suite_expands_to_the_expected_grid():
     s = suite.load("full")
-    # sc12: 3 res presets + 4 tcresnet depths + 1 preset = 8 models x 2 kinds; sc35: 2 x 2; 3 seeds
-    assert len(s.cells()) == (8 * 2 + 2 * 2) * 3
-    assert {c.dataset for c in s.cells()} == {"speech-commands"}
+    # sc12: 3 res presets + 4 tcresnet depths + 1 preset = 8 models x 2 kinds; sc35: 2 x 2;
+    # LibriSpeech: quartznet 5x5/10x5/15x5 x 2 kinds; 3 seeds
+    assert len(s.cells()) == (8 * 2 + 2 * 2 + 3 * 2) * 3
+    assert {c.dataset for c in s.cells()} == {"speech-commands", "librispeech"}
+    asr = [c for c in s.cells() if c.task == "asr"]
+    assert {c.preset for c in asr} == {"quartznet-5x5", "quartznet-10x5", "quartznet-15x5"}
+    assert all(c.train.epochs == 100 for c in asr)
 
 
 def test_quick_suite_has_residual_and_plain_at_several_depths():
