@@ -20,19 +20,15 @@ gives the same bits for any worker count.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import math
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from datasets.base import SAMPLE_RATE, AsrData, AsrSplit, SkipLog
-from datasets.synth import cache, espeak, generate, grammar, utterances, voices
+from datasets.synth import augment, cache, espeak, generate, grammar, utterances, voices
 from datasets.synth.grammars import GRAMMARS
 
 KIND = "asr"
@@ -90,7 +86,7 @@ class Config:
             raise ValueError(
                 f"Config.profile: unknown profile {self.profile!r}; known: {', '.join(PROFILES)}"
             )
-        object.__setattr__(self, "snr_db", _check_snr(self.snr_db))
+        object.__setattr__(self, "snr_db", augment.check_snr(self.snr_db))
         for name in ("seed", "workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -100,8 +96,8 @@ class Config:
         """What decides the audio: the config minus ``workers``, plus generator versions."""
         return {
             "generator": GENERATOR_VERSION,
-            "espeakng_loader": _package_version("espeakng-loader"),
-            "soxr": _package_version("soxr"),
+            "espeakng_loader": cache.package_version("espeakng-loader"),
+            "soxr": cache.package_version("soxr"),
             "profile": self.profile,
             "grammar": PROFILES[self.profile].grammar,
             "grammar_sha256": grammar_of(self).digest(),
@@ -119,29 +115,9 @@ def grammar_of(config: Config) -> grammar.Grammar:
     return GRAMMARS[PROFILES[config.profile].grammar]
 
 
-def _check_snr(snr_db: object) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in snr_db)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise ValueError(f"Config.snr_db must be (low, high) in dB, got {snr_db!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ValueError(
-            f"Config.snr_db must be finite (low, high) with low <= high, got {snr_db!r}"
-        )
-    return (low, high)
-
-
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def cache_path(config: Config, cache_dir: Path | str) -> Path:
     """``<cache_dir>/synth-sentences/<hash of config.key()>.npz``."""
-    blob = json.dumps(config.key(), sort_keys=True).encode()
-    return Path(cache_dir) / NAME / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+    return cache.keyed_path(cache_dir, NAME, config.key())
 
 
 def sentences(config: Config) -> dict[str, list[str]]:

@@ -13,19 +13,15 @@ the cache.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import math
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from datasets.base import CLIP_SAMPLES, AudioSplit, KwsData, SkipLog
-from datasets.synth import cache, espeak, generate, voices
+from datasets.synth import augment, cache, espeak, generate, voices
 
 KIND = "kws"
 NAME = "synth-words"
@@ -89,7 +85,7 @@ class Config:
             )
         words = PROFILES[self.profile].words if self.words is None else self.words
         object.__setattr__(self, "words", _check_words(words))
-        object.__setattr__(self, "snr_db", _check_snr(self.snr_db))
+        object.__setattr__(self, "snr_db", augment.check_snr(self.snr_db))
         for name in ("seed", "workers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -99,8 +95,8 @@ class Config:
         """What decides the audio: the config minus ``workers``, plus generator versions."""
         return {
             "generator": GENERATOR_VERSION,
-            "espeakng_loader": _package_version("espeakng-loader"),
-            "soxr": _package_version("soxr"),
+            "espeakng_loader": cache.package_version("espeakng-loader"),
+            "soxr": cache.package_version("soxr"),
             "words": list(self.words),
             "profile": self.profile,
             "sizes": PROFILES[self.profile].sizes(),
@@ -125,29 +121,9 @@ def _check_words(words: object) -> tuple[str, ...]:
     return tuple(words)
 
 
-def _check_snr(snr_db: object) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in snr_db)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise ValueError(f"Config.snr_db must be (low, high) in dB, got {snr_db!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ValueError(
-            f"Config.snr_db must be finite (low, high) with low <= high, got {snr_db!r}"
-        )
-    return (low, high)
-
-
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def cache_path(config: Config, cache_dir: Path | str) -> Path:
     """``<cache_dir>/synth-words/<hash of config.key()>.npz``."""
-    blob = json.dumps(config.key(), sort_keys=True).encode()
-    return Path(cache_dir) / NAME / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+    return cache.keyed_path(cache_dir, NAME, config.key())
 
 
 def load(config: Config, data_dir: object, cache_dir: Path | str) -> KwsData:

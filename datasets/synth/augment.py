@@ -9,6 +9,8 @@ model trained on clean synthetic speech would learn shortcuts. Every random choi
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from datasets.base import CLIP_SAMPLES, SAMPLE_RATE
@@ -166,3 +168,16 @@ def augment_utterance(
     peak = max(np.max(np.abs(clip)), 1e-12)
     clip *= 10 ** (rng.uniform(*PEAK_DBFS) / 20) / peak
     return clip.astype(np.float32)
+
+
+def check_snr(snr_db: object) -> tuple[float, float]:
+    """Validate a ``(low, high)`` SNR range in dB for a corpus ``Config``."""
+    try:
+        low, high = (float(v) for v in snr_db)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"Config.snr_db must be (low, high) in dB, got {snr_db!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise ValueError(
+            f"Config.snr_db must be finite (low, high) with low <= high, got {snr_db!r}"
+        )
+    return (low, high)

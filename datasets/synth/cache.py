@@ -37,3 +37,21 @@ def load(path: Path) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {key: data[key] for key in data.files if key != META_KEY}
         meta = json.loads(str(data[META_KEY]))
     return arrays, meta
+
+
+def package_version(name: str) -> str:
+    """Installed version of ``name``, or ``"unknown"``: part of a cache key."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def keyed_path(cache_dir: Path | str, name: str, key: dict) -> Path:
+    """``<cache_dir>/<name>/<hash of key>.npz``: one file per distinct generator config."""
+    import hashlib
+
+    blob = json.dumps(key, sort_keys=True).encode()
+    return Path(cache_dir) / name / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
