@@ -53,6 +53,10 @@ def test_models_really_learn(smoke_run):
     for r in results:  # every cell beats chance clearly, and training loss went down
         assert r["metrics"]["accuracy"]["value"] > 1.5 * chance, r["cell"]["id"]
         assert r["history"]["loss"][-1] < r["history"]["loss"][0]
+        # query-by-example on the test split: same-word items found above chance, unseen voices
+        for name in ("qbe_map", "qbe_si_map"):
+            assert chance < r["metrics"][name]["value"] <= 1.0, (r["cell"]["id"], name)
+        assert r["retrieval"]["layer"] == "embedding"
 
 
 def test_report_has_the_table(smoke_run):

@@ -12,13 +12,14 @@ import keras
 import numpy as np
 
 import models
-from bench import gradflow, metrics, train
+from bench import gradflow, metrics, retrieval, train
 from bench.config import Cell
 from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
 
 DATA_KIND = "kws"
 EVAL_BATCH = 256
+EMBEDDING_LAYER = "embedding"  # the pooled features before the classifier
 PROBE_BATCHES = 4  # fixed training batches the gradient-flow probe averages over at init
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -87,20 +88,36 @@ def count_params(model: keras.Model) -> int:
 
 
 def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
-    """Accuracy, macro-F1, loss and confusion matrix of ``model`` on one split of ``data``."""
+    """Accuracy, macro-F1, loss, confusion matrix and query-by-example retrieval on ``split``."""
     part = getattr(data, split)
-    logits = model.predict(batches(part, EVAL_BATCH), verbose=0)
+    embed = keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])
+    embeddings, logits = embed.predict(batches(part, EVAL_BATCH), verbose=0)
     pred = np.argmax(logits, axis=-1)
     cm = metrics.confusion_matrix(part.labels, pred, len(data.labels))
     loss = LOSS(part.labels, logits)
+    qbe = retrieval.query_by_example(embeddings, part.labels, part.speakers)
+    qbe_si = retrieval.query_by_example(
+        embeddings, part.labels, part.speakers, exclude_same_speaker=True
+    )
+    scores = {
+        "accuracy": metrics.accuracy(cm),
+        "macro_f1": metrics.macro_f1(cm),
+        "test_loss": float(loss),
+        **{f"qbe_{k}": qbe[k] for k in ("map", "p_at_1", "r_at_10")},
+        **{f"qbe_si_{k}": qbe_si[k] for k in ("map", "p_at_1", "r_at_10")},
+    }
     return {
-        "metrics": {
-            "accuracy": metrics.record("accuracy", metrics.accuracy(cm)),
-            "macro_f1": metrics.record("macro_f1", metrics.macro_f1(cm)),
-            "test_loss": metrics.record("test_loss", float(loss)),
-        },
+        "metrics": {k: metrics.record(k, v) for k, v in scores.items() if np.isfinite(v)},
         "labels": list(data.labels),
         "confusion_matrix": cm.tolist(),
+        "retrieval": {
+            "layer": EMBEDDING_LAYER,
+            "search": "exact cosine",
+            "queries": qbe["queries"],
+            "queries_without_relevant": qbe["queries_without_relevant"],
+            "si_queries": qbe_si["queries"],
+            "si_queries_without_relevant": qbe_si["queries_without_relevant"],
+        },
         "split": split,
         "n_examples": len(part),
     }

@@ -1,0 +1,65 @@
+"""Retrieval metrics against hand-computed rankings: ties, empty relevance, perfect ranking."""
+
+import math
+
+import numpy as np
+import pytest
+
+from bench import retrieval
+
+
+def test_average_precision_by_hand():
+    # ranking: R N R N R -> precisions at hits 1/1, 2/3, 3/5
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    rel = np.array([1, 0, 1, 0, 1], bool)
+    assert retrieval.average_precision(scores, rel) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+
+
+def test_perfect_ranking_has_ap_one_and_worst_by_hand():
+    scores = np.array([5.0, 4.0, 3.0, 2.0])
+    assert retrieval.average_precision(scores, np.array([1, 1, 0, 0], bool)) == 1.0
+    # relevant items last: precisions 1/3 and 2/4
+    worst = retrieval.average_precision(scores, np.array([0, 0, 1, 1], bool))
+    assert worst == pytest.approx((1 / 3 + 2 / 4) / 2)
+
+
+def test_ties_form_one_rank_and_storage_order_does_not_matter():
+    # top two tied (one relevant, one not), then a relevant item:
+    # at the tie: recall 1/2, precision 1/2; then recall 2/2, precision 2/3
+    scores = np.array([0.9, 0.9, 0.5])
+    a = retrieval.average_precision(scores, np.array([1, 0, 1], bool))
+    b = retrieval.average_precision(scores, np.array([0, 1, 1], bool))
+    assert a == b == pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3)
+
+
+def test_query_without_relevant_items_is_nan_and_left_out_of_the_mean():
+    assert math.isnan(retrieval.average_precision(np.array([1.0, 0.5]), np.zeros(2, bool)))
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1]], np.float32)
+    out = retrieval.query_by_example(emb, np.array(["a", "a", "b"]))
+    assert out["queries_without_relevant"] == 1  # "b" has no other "b"
+    assert out["queries"] == 2 and out["map"] == 1.0 and out["p_at_1"] == 1.0
+
+
+def test_query_by_example_perfect_and_speaker_independent():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((3, 8))
+    labels = np.repeat(np.arange(3), 4)
+    speakers = np.tile(["s1", "s2"], 6)
+    emb = centers[labels] + 0.01 * rng.standard_normal((12, 8))
+    out = retrieval.query_by_example(emb, labels, speakers)
+    assert out["map"] == pytest.approx(1.0) and out["p_at_1"] == 1.0 and out["r_at_10"] == 1.0
+    si = retrieval.query_by_example(emb, labels, speakers, exclude_same_speaker=True)
+    assert si["map"] == pytest.approx(1.0) and si["queries"] == 12
+
+
+def test_speaker_independent_search_removes_the_query_speaker():
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
+    labels, speakers = ["a", "a", "b", "b"], ["s1", "s1", "s2", "s2"]
+    assert retrieval.query_by_example(emb, labels, speakers)["map"] == 1.0
+    si = retrieval.query_by_example(emb, labels, speakers, exclude_same_speaker=True)
+    assert si["queries"] == 0 and si["queries_without_relevant"] == 4 and math.isnan(si["map"])
+
+
+def test_speaker_independent_needs_speakers():
+    with pytest.raises(ValueError, match="speakers"):
+        retrieval.query_by_example(np.eye(2), [0, 0], exclude_same_speaker=True)
