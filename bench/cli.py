@@ -98,9 +98,8 @@ def cmd_data(args) -> int:
     config = module.Config(**_parse_sets(args.set))
     data = module.load(config, _data_dir(args), args.cache_dir or runner.default_cache_dir())
     sizes = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
-    print(
-        f"{args.name}: {len(data.labels)} labels, sizes {sizes}, {data.skipped.count} files skipped"
-    )
+    classes = f"{len(data.labels)} labels, " if hasattr(data, "labels") else ""
+    print(f"{args.name}: {classes}sizes {sizes}, {data.skipped.count} files skipped")
     return 0
 
 

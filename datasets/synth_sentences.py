@@ -59,8 +59,11 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # Tests and the smoke suite: the 20-word grammar, 72 utterances, a few seconds to make.
     "tiny": Profile(grammar="mini", train=48, val=8, test=16),
-    # The quick suite: ~500 words, ~4,800 utterances of 1-5 s (about 3.5 hours of audio).
-    "default": Profile(grammar="home", train=4000, val=300, test=500),
+    # The quick suite: ~500 words, 8,800 utterances of 1-5 s (2.3 s on average, 5.6 hours of
+    # audio), made in about a minute with 2 workers. At the same training budget a small CTC model
+    # generalized clearly better from 8,000 training utterances than from 4,000 (it memorizes
+    # clips: WER on fresh clips was the same for seen and unseen voices).
+    "default": Profile(grammar="home", train=8000, val=300, test=500),
 }
 
 

@@ -98,6 +98,18 @@ def kws_section(ctx: Context, task: str) -> Section:
         "Look for: does accuracy rise with depth for residual nets and fall (or stall) for plain "
         "ones? The gap at the deepest point is what the skip connections buy.",
     )
+    df = ctx.df[ctx.df["task"] == task]
+    for name in ("qbe_si_map", "qbe_map"):  # speaker-independent when the test has 2+ speakers
+        if name in ctx.info and name in df.columns and df[name].notna().any():
+            section.figure(
+                plots.metric_vs_depth(df, name, ctx.info[name]),
+                f"Query-by-example retrieval: test {ctx.info[name].label} of the L2-normalized "
+                "embedding (the layer before the classifier) against depth, residual vs plain"
+                + (", same-speaker items removed" if name == "qbe_si_map" else "")
+                + ". Look for: whether depth improves the representation, not only the "
+                "classifier.",
+            )
+            break
     results = ctx.task_results(task)
     best = tables.best_cell(results, "accuracy") or tables.best_cell(results, "accuracy", None)
     if best:

@@ -65,3 +65,10 @@ def test_a_dataset_can_have_its_own_data_dir(monkeypatch):
     monkeypatch.setenv("RESDEPTH_DATA_DIR_FSDD_DIGITS", "/data/fsdd")
     assert runner.data_dir_for("fsdd-digits", "/other") == "/data/fsdd"
     assert runner.data_dir_for("librispeech", "/other") == "/other"
+
+
+def test_data_make_prints_sizes_for_an_asr_corpus(capsys, tmp_path):
+    assert cli.main(["data", "make", "synth-sentences", "--set", "profile=tiny",
+                     "--cache-dir", str(tmp_path)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "synth-sentences: sizes {'train': 48, 'val': 8, 'test': 16}" in out

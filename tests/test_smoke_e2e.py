@@ -71,6 +71,7 @@ def test_report_has_the_table(smoke_run):
         assert f"{row.accuracy:.3f}" in text or f"{row.accuracy:.2f}" in text
     assert "tc-resnet8" in text and "data:image/png;base64," in text
     assert 'id="gradflow"' in text and "first/last at init" in text
+    assert "Query-by-example retrieval: test qbe_si_map" in text
 
 
 def test_every_cell_records_gradient_flow(smoke_run):
