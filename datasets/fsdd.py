@@ -184,18 +184,7 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
         test_speakers: tuple[str, ...] = ()
         is_test = {r.name for r, _ in usable if r.take in TEST_TAKES}
     else:
-        test_speakers = config.test_speakers or (speakers[0],)
-        missing = [s for s in test_speakers if s not in speakers]
-        if missing:
-            raise DataError(
-                f"test speaker(s) {', '.join(missing)} not found under {root}; "
-                f"speakers there: {', '.join(speakers)}"
-            )
-        if set(test_speakers) >= set(speakers):
-            raise DataError(
-                f"split='speaker' needs a speaker left for training, but all of {speakers} "
-                f"under {root} are test speakers"
-            )
+        test_speakers = held_out_speakers(config.test_speakers, speakers, root)
         is_test = {r.name for r, _ in usable if r.speaker in test_speakers}
     is_val = _pick_val([r for r, _ in usable if r.name not in is_test], config)
 
@@ -229,3 +218,23 @@ def download(dest: Path) -> Path:
     to pass as ``--data-dir``. URL and hash: ``datasets.download.FSDD`` (overridable with
     ``$RESDEPTH_FSDD_URL`` / ``$RESDEPTH_FSDD_SHA256``)."""
     return _download.fetch_source(_download.FSDD, dest, name="fsdd")
+
+
+def held_out_speakers(
+    requested: tuple[str, ...], speakers: list[str], root: os.PathLike
+) -> tuple[str, ...]:
+    """The test speakers of a held-out-speaker split: ``requested``, or the alphabetically first
+    speaker; a clear error when one is missing or none would be left for training."""
+    test_speakers = tuple(requested) or (speakers[0],)
+    missing = [s for s in test_speakers if s not in speakers]
+    if missing:
+        raise DataError(
+            f"test speaker(s) {', '.join(missing)} not found under {root}; "
+            f"speakers there: {', '.join(speakers)}"
+        )
+    if set(test_speakers) >= set(speakers):
+        raise DataError(
+            f"split='speaker' needs a speaker left for training, but all of {speakers} "
+            f"under {root} are test speakers"
+        )
+    return test_speakers

@@ -134,18 +134,7 @@ def _assign(
         test_speakers: tuple[str, ...] = ()
         is_test = {r.name for r in recs if r.take in fsdd.TEST_TAKES}
     else:
-        test_speakers = config.test_speakers or (speakers[0],)
-        missing = [s for s in test_speakers if s not in speakers]
-        if missing:
-            raise DataError(
-                f"test speaker(s) {', '.join(missing)} not found under {root}; "
-                f"speakers there: {', '.join(speakers)}"
-            )
-        if set(test_speakers) >= set(speakers):
-            raise DataError(
-                f"split='speaker' needs a speaker left for training, but all of {speakers} "
-                f"under {root} are test speakers"
-            )
+        test_speakers = fsdd.held_out_speakers(config.test_speakers, speakers, root)
         is_test = {r.name for r in recs if r.speaker in test_speakers}
     base = fsdd.Config(val_fraction=config.val_fraction, seed=config.seed)
     is_val = fsdd._pick_val([r for r in recs if r.name not in is_test], base)

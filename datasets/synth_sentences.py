@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,16 +154,7 @@ def load(config: Config, data_dir: object, cache_dir: Path | str) -> AsrData:
     del data_dir
     path = cache_path(config, cache_dir)
     t0 = time.perf_counter()
-    arrays = meta = None
-    if path.is_file():
-        try:
-            arrays, meta = cache.load(path)
-        except Exception as err:  # a damaged cache is rebuilt, not fatal
-            warnings.warn(f"rebuilding damaged cache {path}: {err}", stacklevel=2)
-    from_cache = arrays is not None
-    if not from_cache:
-        arrays, meta = _generate(config)
-        cache.save(path, arrays, meta)
+    arrays, meta, from_cache = cache.load_or_make(path, lambda: _generate(config))
     splits = {name: _split(arrays, name) for name in voices.SPLITS}
     info = {
         "profile": config.profile,

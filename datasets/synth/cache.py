@@ -55,3 +55,21 @@ def keyed_path(cache_dir: Path | str, name: str, key: dict) -> Path:
 
     blob = json.dumps(key, sort_keys=True).encode()
     return Path(cache_dir) / name / f"{hashlib.sha256(blob).hexdigest()[:20]}.npz"
+
+
+def load_or_make(path: Path, make) -> tuple[dict[str, np.ndarray], dict, bool]:
+    """``(arrays, meta, from_cache)``: the cache at ``path``, or ``make()`` saved there first.
+
+    A damaged cache file is rebuilt with a warning naming it, never fatal.
+    """
+    import warnings
+
+    if path.is_file():
+        try:
+            arrays, meta = load(path)
+            return arrays, meta, True
+        except Exception as err:  # noqa: BLE001 - any unreadable cache is rebuilt
+            warnings.warn(f"rebuilding damaged cache {path}: {err}", stacklevel=3)
+    arrays, meta = make()
+    save(path, arrays, meta)
+    return arrays, meta, False
