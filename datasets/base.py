@@ -104,6 +104,14 @@ class KwsData:
         }
 
 
+def check_counts(config: object, names: tuple[str, ...]) -> None:
+    """Each named field of a dataset ``Config`` must be an integer >= 0 (``True`` is not one)."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"Config.{name} must be an integer >= 0, got {value!r}")
+
+
 def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     """Centre-crop or zero-pad a 1-D clip to exactly ``n`` samples."""
     if len(audio) >= n:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import SAMPLE_RATE, AsrData, AsrSplit, SkipLog
+from datasets.base import SAMPLE_RATE, AsrData, AsrSplit, SkipLog, check_counts
 from datasets.synth import augment, cache, espeak, generate, grammar, utterances, voices
 from datasets.synth.grammars import GRAMMARS
 
@@ -89,10 +89,7 @@ class Config:
                 f"Config.profile: unknown profile {self.profile!r}; known: {', '.join(PROFILES)}"
             )
         object.__setattr__(self, "snr_db", augment.check_snr(self.snr_db))
-        for name in ("seed", "workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"Config.{name} must be an integer >= 0, got {value!r}")
+        check_counts(self, ("seed", "workers"))
 
     def key(self) -> dict:
         """What decides the audio: the config minus ``workers``, plus generator versions."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import CLIP_SAMPLES, AudioSplit, KwsData, SkipLog
+from datasets.base import CLIP_SAMPLES, AudioSplit, KwsData, SkipLog, check_counts
 from datasets.synth import augment, cache, espeak, generate, voices
 
 KIND = "kws"
@@ -85,10 +85,7 @@ class Config:
         words = PROFILES[self.profile].words if self.words is None else self.words
         object.__setattr__(self, "words", _check_words(words))
         object.__setattr__(self, "snr_db", augment.check_snr(self.snr_db))
-        for name in ("seed", "workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"Config.{name} must be an integer >= 0, got {value!r}")
+        check_counts(self, ("seed", "workers"))
 
     def key(self) -> dict:
         """What decides the audio: the config minus ``workers``, plus generator versions."""

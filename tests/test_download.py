@@ -2,13 +2,10 @@
 the SHA-256 checked (right hash extracts, wrong hash is a clear error and leaves nothing behind),
 environment overrides, and ``python -m bench data download`` end to end."""
 
-import functools
 import hashlib
-import http.server
 import io
 import logging
 import tarfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,30 +18,6 @@ from datasets import speech_commands as sc
 from datasets.download import DownloadError, Source, fetch
 
 FSDD_TOP = "free-spoken-digit-dataset-1.0.10"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    """``(folder, base_url)``: files written to ``folder`` are served at ``base_url/<name>``."""
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
 
 
 def _wav_bytes(freq: float, seconds: float = 0.25, rate: int = 8000) -> bytes:
