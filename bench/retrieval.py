@@ -1,7 +1,9 @@
 """Query-by-example retrieval metrics: average precision, mAP, P@1 and R@10 over embeddings.
 
 Every utterance is a query against all the others (never itself); relevant means the same label.
-Scores are cosine similarities of L2-normalized embeddings, computed as batched matrix products.
+Scores are cosine similarities of L2-normalized embeddings from the exact back end of
+``bench.search`` (batched matrix products): AP ranks the whole collection, so it needs every
+score, which approximate indexes do not give; ``bench.search.compare`` measures those separately.
 
 Definitions (documented because they decide the numbers):
     * Ties: items with equal scores form one rank position. Average precision sums, over distinct
@@ -13,30 +15,50 @@ Definitions (documented because they decide the numbers):
       mean and counted in ``queries_without_relevant``.
     * Speaker-independent retrieval removes from each query's collection every item of the
       query's own speaker, relevant or not.
+    * Precision-recall curves are interpolated (precision at recall r = the best precision at any
+      recall >= r, at the distinct-score steps above) on ``RECALL_LEVELS`` and averaged over
+      queries, so their area matches mAP's view of the ranking.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from bench import search
+
 QUERY_BATCH = 512
+RECALL_LEVELS = np.linspace(0.0, 1.0, 21)
 
 
 def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
     """AP of one ranking (higher score = earlier); NaN when nothing is relevant."""
+    if not np.asarray(relevant, dtype=bool).any():
+        return float("nan")
+    recall, precision = _steps(scores, relevant)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _steps(scores: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) after each group of equal scores, best score first."""
     scores = np.asarray(scores, dtype=np.float64)
     relevant = np.asarray(relevant, dtype=bool)
-    n_rel = int(relevant.sum())
-    if n_rel == 0:
-        return float("nan")
     order = np.argsort(-scores, kind="stable")
     s, r = scores[order], relevant[order]
-    # last index of each group of equal scores
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
     hits = np.cumsum(r)[ends]
-    precision = hits / (ends + 1)
-    recall_gain = np.diff(np.r_[0, hits]) / n_rel
-    return float(np.sum(recall_gain * precision))
+    return hits / max(int(relevant.sum()), 1), hits / (ends + 1)
+
+
+def interpolated_precision(
+    scores: np.ndarray, relevant: np.ndarray, levels: np.ndarray = RECALL_LEVELS
+) -> np.ndarray:
+    """Interpolated precision of one ranking at each recall level; NaN when nothing is relevant."""
+    if not np.asarray(relevant, dtype=bool).any():
+        return np.full(len(levels), np.nan)
+    recall, precision = _steps(scores, relevant)
+    best_after = np.maximum.accumulate(precision[::-1])[::-1]  # max precision at recall >= r
+    at = np.searchsorted(recall, levels, side="left")
+    return np.where(at < len(recall), best_after[np.minimum(at, len(recall) - 1)], 0.0)
 
 
 def _rank_metrics(scores: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float, float]:
@@ -71,10 +93,11 @@ def query_by_example(
     if exclude_same_speaker and speakers is None:
         raise ValueError("speaker-independent retrieval needs the speakers")
     speakers = np.asarray(speakers) if speakers is not None else None
-    aps, p1s, rks = [], [], []
+    index = search.build("exact", e)
+    aps, p1s, rks, curves = [], [], [], []
     missing = 0
     for start in range(0, n, QUERY_BATCH):
-        sims = e[start : start + QUERY_BATCH] @ e.T
+        sims = index.scores(e[start : start + QUERY_BATCH])
         for row, q in enumerate(range(start, min(start + QUERY_BATCH, n))):
             keep = np.ones(n, dtype=bool)
             keep[q] = False
@@ -85,6 +108,7 @@ def query_by_example(
                 missing += 1
                 continue
             ap, p1, rk = _rank_metrics(sims[row, keep], rel, k)
+            curves.append(interpolated_precision(sims[row, keep], rel))
             aps.append(ap)
             p1s.append(p1)
             rks.append(rk)
@@ -95,4 +119,11 @@ def query_by_example(
         f"r_at_{k}": float(np.mean(rks)) if rks else nan,
         "queries": len(aps),
         "queries_without_relevant": missing,
+        "pr_curve": pr_curve(curves),
     }
+
+
+def pr_curve(curves: list[np.ndarray]) -> dict:
+    """Mean interpolated precision over queries at ``RECALL_LEVELS`` (JSON-ready lists)."""
+    mean = np.mean(curves, axis=0) if curves else np.full(len(RECALL_LEVELS), np.nan)
+    return {"recall": RECALL_LEVELS.round(3).tolist(), "precision": mean.round(4).tolist()}

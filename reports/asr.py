@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports import plots, tables
+from reports import plots, retrieval, tables
 from reports.page import Context, Section, Table
 
 
@@ -89,4 +89,5 @@ def section(ctx: Context, task: str) -> Section:
     worst = worst_table(best) if best else None
     if worst:
         out.blocks.append(worst)
+    retrieval.std_blocks(ctx, task, out)
     return out

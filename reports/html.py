@@ -25,7 +25,7 @@ from pathlib import Path
 import jinja2
 
 from bench import store
-from reports import asr, gradflow, plots, tables
+from reports import asr, gradflow, plots, retrieval, tables
 from reports.page import Context, Pre, Section, Table, Text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -110,6 +110,7 @@ def kws_section(ctx: Context, task: str) -> Section:
                 "classifier.",
             )
             break
+    retrieval.qbe_blocks(ctx, task, section)
     results = ctx.task_results(task)
     best = tables.best_cell(results, "accuracy") or tables.best_cell(results, "accuracy", None)
     if best:

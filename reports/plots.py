@@ -258,3 +258,33 @@ def training_curves(
     fig.tight_layout()
     _legend_outside(fig, axes)
     return to_png(fig)
+
+
+@_styled
+def pr_curves(curves: dict[str, dict], title: str = "") -> bytes | None:
+    """Interpolated precision against recall, one line per labelled curve.
+
+    Each curve is ``{"recall": [...], "precision": [...]}`` as the retrieval code stores it (mean
+    interpolated precision over queries). None when no curve has a finite point.
+    """
+    curves = {
+        k: c
+        for k, c in curves.items()
+        if c and np.isfinite(np.asarray(c.get("precision") or [], dtype=float)).any()
+    }
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    for (label, c), colour in zip(
+        curves.items(), sns.color_palette("colorblind", len(curves)), strict=True
+    ):
+        ax.plot(c["recall"], c["precision"], marker=".", lw=1.4, color=colour, label=label)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("interpolated precision (mean over queries)")
+    if title:
+        ax.set_title(title, fontsize=8)
+    ax.legend(loc="lower left", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return to_png(fig)

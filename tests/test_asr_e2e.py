@@ -45,6 +45,26 @@ def test_cells_train_decode_and_score(asr_run):
         assert 0 < len(r["worst"]) <= 10 and {"reference", "hypothesis"} <= set(r["worst"][0])
         assert r["errors"]["reference_words"] > 0
         assert r["gradient_flow"]["init"]["blocks"] == 2
+        # spoken term detection: the tiny grammar's words as queries over the test utterances
+        assert m["std_map"]["unit"] == "fraction" and 0 < m["std_map"]["value"] <= 1
+        std = r["term_detection"]
+        assert std["terms"] == len(std["per_term"]) > 0 and std["bounded"] is True
+
+
+def test_term_detection_queries_the_training_vocabulary(asr_run):
+    import datasets
+
+    _, run_dir, cache, _ = asr_run
+    module = datasets.get("synth-sentences")
+    data = module.load(module.Config(profile="tiny"), None, cache)
+    vocab = set(" ".join(data.train.transcripts).split())
+    test_words = set(" ".join(data.test.transcripts).split())
+    for r in store.read_results(run_dir):
+        std = r["term_detection"]
+        assert std["terms"] + std["terms_without_relevant"] == len(vocab)
+        assert {t["term"] for t in std["per_term"]} == vocab & test_words
+        aps = [t["ap"] for t in std["per_term"]]
+        assert r["metrics"]["std_map"]["value"] == pytest.approx(sum(aps) / len(aps))
 
 
 def test_saved_model_gives_the_same_wer(asr_run):
@@ -54,6 +74,7 @@ def test_saved_model_gives_the_same_wer(asr_run):
     again = evaluate.evaluate_saved(path, "synth-sentences", None, {"profile": "tiny"},
                                     cache_dir=cache)  # fmt: skip
     assert again["metrics"]["wer"]["value"] == pytest.approx(r["metrics"]["wer"]["value"])
+    assert again["metrics"]["std_map"]["value"] == pytest.approx(r["metrics"]["std_map"]["value"])
 
 
 def test_report_has_the_asr_section(asr_run):
@@ -62,3 +83,5 @@ def test_report_has_the_asr_section(asr_run):
     _, run_dir, _, _ = asr_run
     text = html.write_report(run_dir).read_text()
     assert 'id="asr"' in text and "WER beam" in text and "worst test utterances" in text
+    assert "Spoken term detection mAP against depth" in text and "hardest of" in text
+    assert "Spoken term detection precision-recall of the best" in text

@@ -315,3 +315,62 @@ def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
     assert "asr-s-tc-resnet8-d2-res-s0" in text  # the best cell names the worst-utterance table
     assert "turn &lt;b&gt;on&lt;/b&gt; the light" in text  # escaped, never markup
     assert "0.090" in text or "0.09" in text  # best residual beam WER
+
+
+def test_asr_section_shows_term_detection_beside_wer_and_the_hardest_terms(tmp_path):
+    cells = []
+    for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
+        r = make_cell("tc-resnet8", depth, residual, 0)
+        kind = "res" if residual else "plain"
+        r["cell"].update(task="asr", id=f"asr-t-tc-resnet8-d{depth}-{kind}-s0", experiment="t")
+        std = 0.6 + 0.1 * depth if residual else 0.5
+        r["metrics"] = {
+            "wer": metric(0.5 - 0.1 * depth, "fraction", False),
+            "std_map": metric(std),
+        }
+        terms = [("kettle", 0.11, 3), ("<i>lamp</i>", 0.25, 2), ("oven", 0.5, 4), ("one", 0.7, 9)]
+        terms += [("two", 0.9, 8), ("three", 1.0, 7)]
+        r["term_detection"] = {
+            "terms": 6,
+            "terms_without_relevant": 2,
+            "per_term": [{"term": t, "ap": ap * std, "relevant": n} for t, ap, n in terms],
+            "pr_curve": {"recall": [0.0, 0.5, 1.0], "precision": [1.0, 0.8, 0.4]},
+        }
+        cells.append(r)
+    text = html.write_report(write_run(tmp_path, cells)).read_text()
+    assert "Spoken term detection mAP against depth" in text
+    assert "STD mAP (std_map) beside wer" in text and "skip connections buy in std_map" in text
+    best = "asr-t-tc-resnet8-d2-res-s0"
+    assert f"The 5 hardest of 6 terms of {best}" in text and "2 more terms never occur" in text
+    hardest = text[text.index("The 5 hardest") :]
+    assert "kettle" in hardest and "&lt;i&gt;lamp&lt;/i&gt;" in hardest  # escaped
+    assert "three" not in hardest.split("</table>")[0]  # the easiest term is not listed
+    assert f"precision-recall of the best residual cell, {best} (mAP 0.800, WER 0.300)" in text
+
+
+def test_kws_section_shows_qbe_beside_accuracy_pr_curve_and_search_speed(tmp_path):
+    cells = []
+    for depth in (1, 2):
+        r = make_cell("tc-resnet8", depth, True, 0)
+        r["metrics"]["qbe_si_map"] = metric(0.5 + 0.2 * depth)
+        r["retrieval"] = {
+            "pr_curve": {"recall": [0.0, 1.0], "precision": [1.0, 0.5]},
+            "si_pr_curve": {"recall": [0.0, 1.0], "precision": [0.9, 0.4]},
+            "search_speed": {
+                "collection": 100,
+                "queries": 100,
+                "k": 10,
+                "backends": {
+                    "exact": {"queries_per_s": 1234.0, "build_seconds": 0.001, "index_bytes": 99},
+                    "faiss-ivf": {"queries_per_s": 5678.0, "build_seconds": 0.2, "index_bytes": 7},
+                },
+                "ivf_recall_at_k": 0.875,
+            },
+        }
+        cells.append(r)
+    text = html.write_report(write_run(tmp_path, cells)).read_text()
+    assert "QbE mAP (qbe_si_map) beside accuracy" in text
+    best = cells[1]["cell"]["id"]
+    assert f"precision-recall of the best residual cell by qbe_si_map, {best}" in text
+    speed = text[text.index("back end") :]
+    assert "5,678" in speed and "0.875" in speed and "exact" in speed

@@ -63,3 +63,31 @@ def test_speaker_independent_search_removes_the_query_speaker():
 def test_speaker_independent_needs_speakers():
     with pytest.raises(ValueError, match="speakers"):
         retrieval.query_by_example(np.eye(2), [0, 0], exclude_same_speaker=True)
+
+
+def test_interpolated_precision_by_hand():
+    # ranking R N R N: steps (recall, precision) = (.5, 1), (.5, .5), (1, 2/3), (1, .5)
+    scores = np.array([4.0, 3.0, 2.0, 1.0])
+    rel = np.array([1, 0, 1, 0], bool)
+    got = retrieval.interpolated_precision(scores, rel, np.array([0.0, 0.5, 0.6, 1.0]))
+    np.testing.assert_allclose(got, [1.0, 1.0, 2 / 3, 2 / 3])
+    # a tie of one relevant and one not at the top: one step at recall 1, precision 1/2
+    tied = retrieval.interpolated_precision(np.array([1.0, 1.0]), np.array([1, 0], bool))
+    np.testing.assert_allclose(tied, 0.5)
+    assert np.isnan(retrieval.interpolated_precision(scores, np.zeros(4, bool))).all()
+
+
+def test_query_by_example_pr_curve_is_one_for_a_perfect_ranking():
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], np.float32)
+    curve = retrieval.query_by_example(emb, ["a", "a", "b", "b"])["pr_curve"]
+    assert curve["recall"][0] == 0.0 and curve["recall"][-1] == 1.0
+    assert curve["precision"] == [1.0] * len(retrieval.RECALL_LEVELS)
+
+
+def test_query_by_example_with_ties_by_hand():
+    # query 0 sees items 1 (same label) and 2 (other label) at the same cosine: AP 1/2
+    emb = np.array([[1, 0], [1, 0], [1, 0], [0, 1]], np.float32)
+    out = retrieval.query_by_example(emb, ["a", "a", "b", "b"])
+    # queries 0, 1: tie of 2 (one relevant) then nothing: AP 1/2; query 2 ("b"): the other "b"
+    # ranks last behind two ties -> AP 1/3; query 3: its "b" is tied with two "a"s -> AP 1/3
+    assert out["queries"] == 4 and out["map"] == pytest.approx((0.5 + 0.5 + 1 / 3 + 1 / 3) / 4)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bench import runner, store, suite
+from bench import retrieval, runner, search, store, suite
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +57,12 @@ def test_models_really_learn(smoke_run):
         for name in ("qbe_map", "qbe_si_map"):
             assert chance < r["metrics"][name]["value"] <= 1.0, (r["cell"]["id"], name)
         assert r["retrieval"]["layer"] == "embedding"
+        # search back ends: speed of each, IVF recall against exact (when faiss-cpu is present)
+        assert r["metrics"]["qbe_qps_exact"]["value"] > 0
+        if search.has_faiss():
+            assert r["metrics"]["qbe_qps_faiss_ivf"]["unit"] == "queries/s"
+            assert 0 < r["metrics"]["qbe_ivf_recall_at_10"]["value"] <= 1.0
+        assert len(r["retrieval"]["pr_curve"]["precision"]) == len(retrieval.RECALL_LEVELS)
 
 
 def test_report_has_the_table(smoke_run):
@@ -72,6 +78,7 @@ def test_report_has_the_table(smoke_run):
     assert "tc-resnet8" in text and "data:image/png;base64," in text
     assert 'id="gradflow"' in text and "first/last at init" in text
     assert "Query-by-example retrieval: test qbe_si_map" in text
+    assert "Query-by-example precision-recall of the best" in text and "queries/s" in text
 
 
 def test_every_cell_records_gradient_flow(smoke_run):

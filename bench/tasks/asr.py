@@ -3,7 +3,9 @@
 Each cell trains a per-frame model (``models.build(..., head="ctc")``) with ``keras.ops.ctc_loss``
 on length-bucketed padded batches, keeps the best weights by validation loss, and decodes the
 test set greedily and with beam search (``keras.ops.ctc_decode``). Headline metric: test WER
-(greedy); also CER, beam-search WER/CER, the error breakdown and the ten worst utterances.
+(greedy); also CER, beam-search WER/CER, the error breakdown and the ten worst utterances, and
+spoken term detection (``bench.term_detection``): the training vocabulary's words as text
+queries over the test utterances, scored from the CTC posteriors, as mAP.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import keras
 import numpy as np
 
 import models
-from bench import ctc, gradflow, metrics, train
+from bench import ctc, gradflow, metrics, term_detection, train
 from bench.config import Cell
 from datasets.base import AsrData, AsrSplit
 from datasets.pipeline import asr_batches
@@ -57,7 +59,7 @@ def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     t0 = time.perf_counter()
     result = evaluate(net, data, "test", frames=model.frames)
     eval_seconds = time.perf_counter() - t0
-    val = evaluate(net, data, "val", frames=model.frames, beam_width=0)
+    val = evaluate(net, data, "val", frames=model.frames, beam_width=0, terms=False)
     trained = train.record(
         fitted,
         recorder,
@@ -73,16 +75,22 @@ def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     return result, net
 
 
-def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -> list[str]:
-    """Decode every utterance of ``split`` in input order (batches padded, lengths respected)."""
-    order = np.argsort([len(a) for a in split.audio], kind="stable")  # little padding per batch
-    texts: dict[int, str] = {}
+def padded_batches(split: AsrSplit):
+    """``(indices, padded audio, sample counts)`` over ``split``, shortest first (less padding)."""
+    order = np.argsort([len(a) for a in split.audio], kind="stable")
     for start in range(0, len(order), EVAL_BATCH):
         idx = order[start : start + EVAL_BATCH]
         n = np.array([len(split.audio[i]) for i in idx], dtype=np.int32)
         batch = np.zeros((len(idx), n.max()), dtype=np.float32)
         for row, i in enumerate(idx):
             batch[row, : n[row]] = split.audio[i]
+        yield idx, batch, n
+
+
+def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -> list[str]:
+    """Decode every utterance of ``split`` in input order (batches padded, lengths respected)."""
+    texts: dict[int, str] = {}
+    for idx, batch, n in padded_batches(split):
         logits = np.asarray(net(batch, training=False))
         lengths = np.minimum(np.asarray(frames(n)), logits.shape[1]).astype(np.int32)
         for i, text in zip(idx, ctc.decode(logits, lengths, beam_width), strict=True):
@@ -90,10 +98,39 @@ def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -
     return [texts[i] for i in range(len(split))]
 
 
+def log_posteriors(net: keras.Model, split: AsrSplit, frames) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame log-posteriors ``[n, frames, classes]`` (float32, zero-padded) and frame counts."""
+    parts, lengths = {}, np.zeros(len(split), np.int64)
+    for idx, batch, n in padded_batches(split):
+        logp = np.asarray(keras.ops.log_softmax(net(batch, training=False), axis=-1))
+        frames_n = np.minimum(np.asarray(frames(n)), logp.shape[1])
+        for row, i in enumerate(idx):
+            parts[int(i)], lengths[i] = logp[row, : frames_n[row]], frames_n[row]
+    out = np.zeros((len(split), max(lengths.max(), 1), ctc.NUM_OUTPUTS), np.float32)
+    for i, part in parts.items():
+        out[i, : len(part)] = part
+    return out, lengths
+
+
+def spoken_terms(net: keras.Model, data: AsrData, split: str, *, frames) -> dict:
+    """Spoken term detection on ``split``: the training vocabulary as queries, mAP over terms."""
+    part: AsrSplit = getattr(data, split)
+    logp, lengths = log_posteriors(net, part, frames)
+    terms = term_detection.vocabulary(data.train.transcripts)
+    return term_detection.detect(logp, lengths, part.transcripts, terms, ctc.BLANK)
+
+
 def evaluate(
-    net: keras.Model, data: AsrData, split: str = "test", *, frames, beam_width: int = BEAM_WIDTH
+    net: keras.Model,
+    data: AsrData,
+    split: str = "test",
+    *,
+    frames,
+    beam_width: int = BEAM_WIDTH,
+    terms: bool = True,
 ) -> dict:
-    """WER/CER (greedy, and beam search when ``beam_width``) and the worst utterances."""
+    """WER/CER (greedy, and beam search when ``beam_width``), the worst utterances and, when
+    ``terms``, spoken term detection mAP (``std_map``) with its per-term detail."""
     part: AsrSplit = getattr(data, split)
     refs = list(part.transcripts)
     greedy = transcribe(net, part, frames)
@@ -116,6 +153,11 @@ def evaluate(
         )
         result["errors_beam"] = beam
         result["beam_width"] = beam_width
+    if terms:
+        std = spoken_terms(net, data, split, frames=frames)
+        if np.isfinite(std["map"]):
+            result["metrics"]["std_map"] = metrics.record("std_map", std["map"])
+        result["term_detection"] = std
     return result
 
 

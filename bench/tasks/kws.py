@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 import models
-from bench import gradflow, metrics, retrieval, train
+from bench import gradflow, metrics, retrieval, search, train
 from bench.config import Cell
 from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
@@ -99,13 +99,21 @@ def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
     qbe_si = retrieval.query_by_example(
         embeddings, part.labels, part.speakers, exclude_same_speaker=True
     )
+    unit = retrieval.normalize(embeddings)
+    speed = search.compare(unit, unit, k=10)  # every test item queries the whole test set
     scores = {
         "accuracy": metrics.accuracy(cm),
         "macro_f1": metrics.macro_f1(cm),
         "test_loss": float(loss),
         **{f"qbe_{k}": qbe[k] for k in ("map", "p_at_1", "r_at_10")},
         **{f"qbe_si_{k}": qbe_si[k] for k in ("map", "p_at_1", "r_at_10")},
+        **{
+            f"qbe_qps_{b.replace('-', '_')}": t["queries_per_s"]
+            for b, t in speed["backends"].items()
+        },
     }
+    if "ivf_recall_at_k" in speed:
+        scores["qbe_ivf_recall_at_10"] = speed["ivf_recall_at_k"]
     return {
         "metrics": {k: metrics.record(k, v) for k, v in scores.items() if np.isfinite(v)},
         "labels": list(data.labels),
@@ -117,6 +125,9 @@ def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
             "queries_without_relevant": qbe["queries_without_relevant"],
             "si_queries": qbe_si["queries"],
             "si_queries_without_relevant": qbe_si["queries_without_relevant"],
+            "pr_curve": qbe["pr_curve"],
+            "si_pr_curve": qbe_si["pr_curve"],
+            "search_speed": speed,
         },
         "split": split,
         "n_examples": len(part),

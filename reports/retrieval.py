@@ -1,0 +1,152 @@
+"""The report's retrieval views: query-by-example (kws cells) and spoken term detection (asr cells).
+
+Each adds to its task's section: mAP against depth beside the task's headline metric (accuracy
+or WER), what the skip connections buy in mAP, the precision-recall curve of the best cell, and
+for QbE the search back ends' speed, for STD the five hardest terms.
+"""
+
+from __future__ import annotations
+
+from reports import plots, tables
+from reports.page import Context, Section, Table, Text
+
+
+def _summary_tables(ctx: Context, task: str, metric: str, beside: str, what: str) -> list[Table]:
+    """Per experiment: ``metric`` over seeds beside ``beside``, and residual minus plain."""
+    df = ctx.df[ctx.df["task"] == task]
+    out = []
+    for experiment, part in df.groupby("experiment", sort=False):
+        if metric not in part.columns or part[metric].isna().all():
+            continue
+        summ = tables.summary(part, metric, extras=(beside,))
+        out.append(
+            Table.from_frame(
+                tables.format_summary(summ, metric, ctx.info),
+                f"{experiment}: {what} ({metric}) beside {beside}, over seeds per model and depth",
+            )
+        )
+        info = ctx.info.get(metric, tables.MetricInfo(metric))
+        gain = tables.skip_gain(summ, info.higher_is_better)
+        if len(gain):
+            out.append(
+                Table.from_frame(
+                    tables.format_gain(gain, metric, ctx.info),
+                    f"{experiment}: what the skip connections buy in {metric}",
+                )
+            )
+    return out
+
+
+def search_table(result: dict) -> Table | None:
+    """Queries/s of each search back end over one cell's test embeddings, IVF recall@10."""
+    speed = (result.get("retrieval") or {}).get("search_speed") or {}
+    backends = speed.get("backends") or {}
+    if not backends:
+        return None
+    recall = speed.get("ivf_recall_at_k")
+    rows = [
+        [
+            name,
+            tables.format_value(b.get("queries_per_s"), "samples/s"),
+            f"{b.get('build_seconds', float('nan')):.3f}",
+            f"{b.get('index_bytes', 0):,}",
+            tables.format_value(recall, "fraction") if name == "faiss-ivf" else "exact",
+        ]
+        for name, b in backends.items()
+    ]
+    return Table(
+        ["back end", "queries/s", "build (s)", "index bytes", "recall@10 vs exact"],
+        rows,
+        f"Top-{speed.get('k', 10)} search of {speed.get('queries', '?')} queries over "
+        f"{speed.get('collection', '?')} test embeddings of {result['cell']['id']}; the machine "
+        "is shared, so speeds are indicative (see bench/benchmarks/test_search_scale.py for "
+        "1,000,000 items).",
+        numeric=[False, True, True, True, True],
+    )
+
+
+def qbe_blocks(ctx: Context, task: str, section: Section) -> None:
+    """QbE beside accuracy, the best cell's precision-recall curves and search speeds."""
+    df = ctx.df[ctx.df["task"] == task]
+    metric = next(
+        (m for m in ("qbe_si_map", "qbe_map") if m in df.columns and df[m].notna().any()), None
+    )
+    if metric is None:
+        return
+    section.blocks.extend(_summary_tables(ctx, task, metric, "accuracy", "QbE mAP"))
+    best = tables.best_cell(ctx.task_results(task), metric) or tables.best_cell(
+        ctx.task_results(task), metric, None
+    )
+    if not best:
+        return
+    ret = best.get("retrieval") or {}
+    section.figure(
+        plots.pr_curves(
+            {
+                "all other test items": ret.get("pr_curve"),
+                "same-speaker items removed": ret.get("si_pr_curve"),
+            },
+            best["cell"]["id"],
+        ),
+        f"Query-by-example precision-recall of the best {tables.kind_of(best)} cell by {metric}, "
+        f"{best['cell']['id']} ({metric} {best['metrics'][metric]['value']:.3f}): interpolated "
+        "precision averaged over queries.",
+    )
+    table = search_table(best)
+    if table:
+        section.blocks.append(table)
+
+
+def hardest_table(result: dict, n: int = 5) -> Table | None:
+    """The ``n`` terms with the lowest AP in one cell's spoken term detection."""
+    std = result.get("term_detection") or {}
+    rows = sorted(std.get("per_term") or [], key=lambda t: (t["ap"], t["relevant"], t["term"]))
+    if not rows:
+        return None
+    return Table(
+        ["term", "AP", "relevant test utterances"],
+        [[t["term"], f"{t['ap']:.3f}", str(t["relevant"])] for t in rows[:n]],
+        f"The {min(n, len(rows))} hardest of {std.get('terms')} terms of {result['cell']['id']} "
+        f"(lowest spoken-term-detection AP; {std.get('terms_without_relevant', 0)} more terms "
+        "never occur in the test transcripts and are not scored).",
+        numeric=[False, True, True],
+    )
+
+
+def std_blocks(ctx: Context, task: str, section: Section) -> None:
+    """Spoken term detection: mAP against depth beside WER, PR curve and hardest terms."""
+    df = ctx.df[ctx.df["task"] == task]
+    if "std_map" not in df.columns or df["std_map"].isna().all():
+        return
+    section.blocks.append(
+        Text(
+            "Spoken term detection: each word of the training vocabulary is a text query; every "
+            "test utterance is scored by the best CTC alignment of the word (between spaces or "
+            "utterance edges) in its frame posteriors, and relevant means its transcript says "
+            "the word. mAP is the mean over words of average precision."
+        )
+    )
+    section.figure(
+        plots.metric_vs_depth(df, "std_map", ctx.info["std_map"]),
+        "Spoken term detection mAP against depth, residual vs plain, ±1 sd over seeds. Look for: "
+        "whether the posteriors locate words better with depth even where WER barely moves.",
+    )
+    section.blocks.extend(_summary_tables(ctx, task, "std_map", "wer", "STD mAP"))
+    best = tables.best_cell(ctx.task_results(task), "std_map") or tables.best_cell(
+        ctx.task_results(task), "std_map", None
+    )
+    if not best:
+        return
+    section.figure(
+        plots.pr_curves(
+            {"spoken term detection": (best.get("term_detection") or {}).get("pr_curve")},
+            best["cell"]["id"],
+        ),
+        f"Spoken term detection precision-recall of the best {tables.kind_of(best)} cell, "
+        f"{best['cell']['id']} (mAP {best['metrics']['std_map']['value']:.3f}, WER "
+        f"{best['metrics'].get('wer', {}).get('value', float('nan')):.3f}): interpolated "
+        "precision averaged over terms.",
+    )
+    table = hardest_table(best)
+    if table:
+        section.blocks.append(table)
