@@ -45,6 +45,10 @@ def test_cells_train_decode_and_score(asr_run):
         assert 0 < len(r["worst"]) <= 10 and {"reference", "hypothesis"} <= set(r["worst"][0])
         assert r["errors"]["reference_words"] > 0
         assert r["gradient_flow"]["init"]["blocks"] == 2
+        sp = r["speed"]  # FLOPs at the mean training length, latency on a median test utterance
+        assert sp["flops_per_example"] > 0 and 0 < sp["utilization"] < 1
+        assert 0 < sp["latency_ms"]["p50"] <= sp["latency_ms"]["p90"]
+        assert m["data_wait_share"]["value"] == sp["data_wait_share"] >= 0
 
 
 def test_saved_model_gives_the_same_wer(asr_run):
