@@ -48,6 +48,7 @@ def cmd_run(args) -> int:
         data_dir=_data_dir(args),
         cache_dir=args.cache_dir,
         verbose=0 if args.quiet else None,
+        backend=args.backend,
     )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     print(f"done in {summary.seconds:.0f}s: {counts} ({summary.resumed} resumed)")
@@ -148,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir",
         type=Path,
         help="corpus cache (default: $RESDEPTH_CACHE or ~/.cache/resdepth)",
+    )
+    run.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch"),
+        help="run only the cells of this Keras backend, in this process (set KERAS_BACKEND to "
+        "it); the runner starts one such child per backend a suite sweeps",
     )
     run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")

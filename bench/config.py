@@ -7,13 +7,29 @@ a suite fails before the first model trains, with the bad value named.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from typing import Any
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# Backends on which ``jit_compile`` switches XLA on and off; JAX always compiles with XLA (off
+# would run op by op) and on PyTorch it means ``torch.compile``, so those cells keep the default.
+XLA_BACKENDS = ("tensorflow",)
 
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _options(pairs) -> tuple[tuple[str, Any], ...]:
+    """Dataset options as a sorted tuple of pairs, from a dict or (JSON) list of pairs."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return tuple(sorted((k, _freeze(v)) for k, v in items))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +111,36 @@ class Experiment:
     dataset_options: tuple[tuple[str, Any], ...]
     train: TrainConfig
     models: tuple[ModelSpec, ...]
+    # Keras backends to run the cells on (None: the running process's) and XLA on/off
+    # (None: Keras's default); both are axes of the sweep, for timing cells.
+    backends: tuple[str | None, ...] = (None,)
+    jit_compile: tuple[bool | None, ...] = (None,)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "backends", tuple(self.backends))
+        object.__setattr__(self, "jit_compile", tuple(self.jit_compile))
         _check(bool(self.models), f"experiment {self.name!r} lists no models")
+        _check(
+            bool(self.backends) and all(b is None or b in BACKENDS for b in self.backends),
+            f"experiment {self.name!r}: backends must be a non-empty list of {BACKENDS}. "
+            f"Received: backends={list(self.backends)}",
+        )
+        _check(
+            bool(self.jit_compile)
+            and all(j is None or isinstance(j, bool) for j in self.jit_compile),
+            f"experiment {self.name!r}: jit_compile must be a non-empty list of booleans. "
+            f"Received: jit_compile={list(self.jit_compile)}",
+        )
+
+    def variants(self) -> list[tuple[str | None, bool | None]]:
+        """(backend, jit_compile) pairs of the sweep; XLA on/off only where it applies."""
+        out = []
+        for backend in self.backends:
+            applies = backend is None or backend in XLA_BACKENDS
+            for jit in self.jit_compile if applies else (None,):
+                if (backend, jit) not in out:
+                    out.append((backend, jit))
+        return out
 
     @property
     def options(self) -> dict[str, Any]:
@@ -122,16 +165,26 @@ class Cell:
     seed: int
     train: TrainConfig
     block: str = "post"
+    backend: str | None = None  # None: the running process's Keras backend
+    jit_compile: bool | None = None  # None: Keras's default ("auto")
 
     @property
     def id(self) -> str:
-        """A stable file-name-safe id, e.g. ``kws-synth-words-tc-resnet8-d3-res-s0``."""
+        """A stable file-name-safe id, e.g. ``kws-synth-words-tc-resnet8-d3-res-s0``; a
+        backend and XLA setting, when the suite sweeps them, end it (``-jax``, ``-tf-xla``)."""
         depth = "dp" if self.depth is None else f"d{self.depth}"
         width = "" if self.width is None else f"-w{self.width:g}"
         kind = ("res" if self.residual else "plain") + (
             "" if self.block == "post" else f"-{self.block}"
         )
-        return f"{self.task}-{self.experiment}-{self.preset}{width}-{depth}-{kind}-s{self.seed}"
+        run = ""
+        if self.backend is not None:
+            run += "-" + {"tensorflow": "tf"}.get(self.backend, self.backend)
+        if self.jit_compile is not None:
+            run += "-xla" if self.jit_compile else "-noxla"
+        return (
+            f"{self.task}-{self.experiment}-{self.preset}{width}-{depth}-{kind}-s{self.seed}{run}"
+        )
 
     @property
     def model_options(self) -> dict[str, Any]:
@@ -171,7 +224,7 @@ class Suite:
         """Expand into cells in a stable order: experiment, model, depth, residual, seed."""
         out = []
         for exp in self.experiments:
-            for spec in exp.models:
+            for spec, (backend, jit) in itertools.product(exp.models, exp.variants()):
                 for depth in spec.depths or (None,):
                     for residual in spec.residual:
                         for seed in self.seeds:
@@ -188,9 +241,23 @@ class Suite:
                                     seed=seed,
                                     train=exp.train,
                                     block=spec.block,
+                                    backend=backend,
+                                    jit_compile=jit,
                                 )
                             )
         return out
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Suite:
+        """The inverse of ``to_json``'s data (a run directory's ``suite.json``)."""
+        experiments = []
+        for e in data["experiments"]:
+            e = dict(e)
+            e["dataset_options"] = _options(e.get("dataset_options") or ())
+            e["train"] = TrainConfig(**e["train"])
+            e["models"] = tuple(ModelSpec(**m) for m in e["models"])
+            experiments.append(Experiment(**e))
+        return cls(data["name"], data["description"], tuple(data["seeds"]), tuple(experiments))

@@ -47,7 +47,19 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("std_map", "fraction", True, "spoken term detection mAP over test terms"),
         MetricSpec("val_accuracy", "fraction", True, "best validation accuracy (early stopping)"),
         MetricSpec("train_seconds", "s", False, "wall time of training (fit), compile included"),
-        MetricSpec("train_samples_per_s", "samples/s", True, "training throughput, whole fit"),
+        MetricSpec(
+            "train_samples_per_s",
+            "samples/s",
+            True,
+            "training throughput: batch size over the median step time after warm-up",
+        ),
+        MetricSpec("compile_seconds", "s", False, "trace and compile time of the first steps"),
+        MetricSpec("latency_p50_ms", "ms", False, "inference latency at batch 1, median"),
+        MetricSpec("latency_p90_ms", "ms", False, "inference latency at batch 1, 90th pct"),
+        MetricSpec("infer_samples_per_s", "samples/s", True, "inference throughput, batch 256"),
+        MetricSpec("flops_per_example", "FLOP", False, "forward FLOPs per example (layer shapes)"),
+        MetricSpec("utilization", "fraction", True, "training FLOP/s over the calibration peak"),
+        MetricSpec("data_wait_share", "fraction", False, "share of step time waiting on data"),
         MetricSpec("params", "count", False, "trainable parameters"),
     )
 }

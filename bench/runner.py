@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -145,6 +146,41 @@ def _save_model(model, run_dir: Path, cell: Cell, data) -> None:
     )
 
 
+def current_backend() -> str:
+    """The Keras backend of this process (fixed when Keras is first imported)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def run_backend_child(
+    run_dir: Path,
+    backend: str,
+    *,
+    data_dir: str | None,
+    cache_dir: Path | None,
+    quiet: bool,
+    python: str = sys.executable,
+) -> subprocess.CompletedProcess:
+    """Run ``run_dir``'s cells of ``backend`` in a child process with ``KERAS_BACKEND`` set.
+
+    Keras picks its backend once, at import, so a cell on another backend needs its own
+    process: ``python -m bench run --suite RUN_DIR/suite.json --out RUN_DIR --backend NAME``,
+    which writes each cell's result as usual. Its output goes to this process's output; its
+    stderr is kept (last lines) for the error of a cell it could not run.
+    """
+    cmd = [python, "-m", "bench", "run", "--suite", str(run_dir / "suite.json")]
+    cmd += ["--out", str(run_dir), "--backend", backend, "--no-report"]
+    if data_dir:
+        cmd += ["--data-dir", str(data_dir)]
+    if cache_dir:
+        cmd += ["--cache-dir", str(cache_dir)]
+    if quiet:
+        cmd.append("--quiet")
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    return subprocess.run(cmd, env=env, stdout=None, stderr=subprocess.PIPE, text=True)
+
+
 def run_suite(
     suite: Suite,
     run_dir: Path,
@@ -153,19 +189,36 @@ def run_suite(
     cache_dir: Path | None = None,
     verbose: int | None = None,
     log: Callable[[str], None] = print,
+    backend: str | None = None,
 ) -> RunSummary:
-    """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary."""
+    """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary.
+
+    Cells of another Keras backend than this process's run afterwards, one child process per
+    backend (``run_backend_child``). ``backend`` set: run only that backend's cells, here (what
+    such a child does); it must be this process's backend.
+    """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     _claim_run_dir(run_dir, suite)
     _enable_determinism()
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
+    here = current_backend()
+    if backend is not None and backend != here:
+        raise ValueError(
+            f"--backend {backend} needs KERAS_BACKEND={backend}; this process runs {here}"
+        )
     data = _DataCache(data_dir, cache_dir or default_cache_dir())
     cells = suite.cells()
     statuses: Counter = Counter()
     resumed = 0
+    children: dict[str, list[Cell]] = {}
     for i, cell in enumerate(cells, 1):
+        if backend is not None and cell.backend != backend:
+            continue
+        if cell.backend not in (None, here):
+            children.setdefault(cell.backend, []).append(cell)
+            continue
         path = store.cell_path(run_dir, cell.id)
         if store.is_done(run_dir, cell.id):
             resumed += 1
@@ -177,7 +230,40 @@ def run_suite(
         store.write_json(path, result)
         statuses[result["status"]] += 1
         log(f"[{i}/{len(cells)}] {cell.id}: {_headline(result)}")
+    for name, group in children.items():
+        todo = [c for c in group if not store.is_done(run_dir, c.id)]
+        resumed += len(group) - len(todo)
+        child = None
+        if todo:
+            log(f"{len(todo)} cells on backend {name}: running them in a child process")
+            child = run_backend_child(
+                run_dir, name, data_dir=data_dir, cache_dir=cache_dir, quiet=verbose == 0
+            )
+        for cell in group:
+            path = store.cell_path(run_dir, cell.id)
+            if not store.is_done(run_dir, cell.id):  # the child died before writing it
+                store.write_json(path, _child_failure(cell, name, child))
+            statuses[store.read_json(path)["status"]] += 1
     return RunSummary(run_dir, statuses, resumed, time.perf_counter() - t0)
+
+
+def _child_failure(cell: Cell, backend: str, child: subprocess.CompletedProcess | None) -> dict:
+    """The result of a cell whose backend's child process ended without writing it."""
+    stderr = (child.stderr if child else "") or ""
+    tail = "\n".join(stderr.strip().splitlines()[-30:])
+    now = time.time()
+    return {
+        "cell": cell.to_dict(),
+        "model": models.describe(cell.preset, **cell.model_options),
+        "status": "error",
+        "error": f"the {backend} child process exited with code "
+        f"{child.returncode if child else '?'} "
+        "before writing this cell",
+        "traceback": tail,
+        "started": now,
+        "finished": now,
+        "wall_seconds": 0.0,
+    }
 
 
 def _headline(result: dict) -> str:

@@ -8,6 +8,7 @@ training starts.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def suite_names() -> list[str]:
 def resolve(name_or_path: str | Path) -> Path:
     """A suite name (``quick``) or a path to a TOML file -> the file's path."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix in (".toml", ".json") or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"suite file not found: {path}")
         return path
@@ -72,6 +73,7 @@ def _model(table: dict, where: str, task) -> ModelSpec:
 
 def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
     allowed = {"name", "task", "dataset", "dataset_options", "train", "models"}
+    allowed |= {"backends", "jit_compile"}
     _only_keys(table, allowed, where)
     for key in ("task", "dataset", "models"):
         if key not in table:
@@ -82,6 +84,13 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
         raise ValueError(
             f"{where}: task {table['task']!r} needs a {task.DATA_KIND!r} dataset; "
             f"{table['dataset']!r} is {module.KIND!r}"
+        )
+    backends = tuple(table.get("backends", (None,)))
+    if set(backends) - {None, "tensorflow"} and not getattr(task, "BACKEND_NEUTRAL", False):
+        raise ValueError(
+            f"{where}: task {table['task']!r} runs on TensorFlow only (its gradient-flow probe "
+            f"uses tf.GradientTape); sweep backends with the timing task. Received: "
+            f"backends={list(backends)}"
         )
     options = dict(table.get("dataset_options", {}))
     try:
@@ -97,6 +106,8 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
         models=tuple(
             _model(m, f"{where} models[{i}]", task) for i, m in enumerate(table["models"])
         ),
+        backends=backends,
+        jit_compile=tuple(table.get("jit_compile", (None,))),
     )
 
 
@@ -123,8 +134,10 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
 
 
 def load(name_or_path: str | Path) -> Suite:
-    """Load and validate a suite by name or path."""
+    """Load and validate a suite by name or path (a TOML file, or a run's ``suite.json``)."""
     path = resolve(name_or_path)
+    if path.suffix == ".json":
+        return Suite.from_dict(json.loads(path.read_text()))
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:

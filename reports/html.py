@@ -25,7 +25,7 @@ from pathlib import Path
 import jinja2
 
 from bench import store
-from reports import asr, gradflow, plots, retrieval, tables
+from reports import asr, gradflow, plots, retrieval, speed, tables
 from reports.page import Context, Pre, Section, Table, Text
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -131,6 +131,7 @@ TASK_SECTIONS: dict[str, Callable[[Context, str], Section | None]] = {
     "kws": kws_section,
     "asr": asr.section,
     "gradinit": lambda ctx, task: None,  # init-only cells: shown in the gradient-flow section
+    "timing": lambda ctx, task: None,  # speed-only cells: shown in the speed section
 }
 
 
@@ -250,6 +251,7 @@ def config_section(ctx: Context) -> Section | None:
 
 RUN_SECTIONS: list[Callable[[Context], Section | None]] = [
     gradflow.section,
+    speed.section,
     failures_section,
     skipped_section,
     environment_section,

@@ -49,6 +49,10 @@ def test_cells_train_decode_and_score(asr_run):
         assert m["std_map"]["unit"] == "fraction" and 0 < m["std_map"]["value"] <= 1
         std = r["term_detection"]
         assert std["terms"] == len(std["per_term"]) > 0 and std["bounded"] is True
+        sp = r["speed"]  # FLOPs at the mean training length, latency on a median test utterance
+        assert sp["flops_per_example"] > 0 and 0 < sp["utilization"] < 1
+        assert 0 < sp["latency_ms"]["p50"] <= sp["latency_ms"]["p90"]
+        assert m["data_wait_share"]["value"] == sp["data_wait_share"] >= 0
 
 
 def test_term_detection_queries_the_training_vocabulary(asr_run):

@@ -122,3 +122,25 @@ def test_resume_refuses_a_different_suite(smoke_run, tmp_path):
     other = suite.load("quick")
     with pytest.raises(ValueError, match="different suite"):
         runner.run_suite(other, run_dir, cache_dir=tmp_path, verbose=0)
+
+
+def test_every_cell_records_its_speed(smoke_run):
+    from bench import metrics, speed
+
+    s, run_dir, _, _, _ = smoke_run
+    for r in store.read_results(run_dir):
+        sp, m = r["speed"], r["metrics"]
+        assert sp["backend"] == "tensorflow" and isinstance(sp["jit_compile"], bool)
+        assert sp["peak_gflops"] == pytest.approx(speed.peak_gflops())  # once per process
+        q = sp["step_seconds"]
+        assert 0 < q["p10"] <= q["p50"] <= q["p90"]
+        assert m["train_samples_per_s"]["value"] == pytest.approx(
+            s.cells()[0].train.batch_size / q["p50"]
+        )
+        assert 0 < sp["latency_ms"]["p50"] <= sp["latency_ms"]["p90"]
+        assert sp["infer_samples_per_s"] > 0 and sp["compile_seconds"] >= 0
+        assert 0 < sp["utilization"] < 1
+        assert 0 <= sp["data_wait_share"] < 1
+        assert sp["flops_per_example"] == m["flops_per_example"]["value"] > 0
+        for name in speed.SPEED_METRICS:
+            assert m[name]["unit"] == metrics.METRICS[name].unit, name

@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "kws": "bench.tasks.kws",
     "asr": "bench.tasks.asr",
     "gradinit": "bench.tasks.gradinit",
+    "timing": "bench.tasks.timing",
 }
 
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 import models
-from bench import ctc, gradflow, metrics, term_detection, train
+from bench import ctc, gradflow, metrics, speed, term_detection, train
 from bench.config import Cell
 from datasets.base import AsrData, AsrSplit
 from datasets.pipeline import asr_batches
@@ -72,6 +72,15 @@ def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Mod
         **trained.pop("metrics"),
     )
     result.update(trained)
+    lengths = [len(a) for a in data.test.audio]
+    speed.attach(
+        result,
+        net,
+        fitted.step_timing,
+        data.test.audio[int(np.argsort(lengths)[len(lengths) // 2])],  # a median-length utterance
+        samples=int(np.mean([len(a) for a in data.train.audio])),
+        jit_compile=model.jit_compile,
+    )
     return result, net
 
 

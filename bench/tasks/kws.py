@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 import models
-from bench import gradflow, metrics, retrieval, search, train
+from bench import gradflow, metrics, retrieval, search, speed, train
 from bench.config import Cell
 from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
@@ -80,6 +80,7 @@ def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Mod
         **trained.pop("metrics"),
     )
     result.update(trained)
+    speed.attach(result, model, fitted.step_timing, data.test.audio[0])
     return result, model
 
 

@@ -1,0 +1,259 @@
+"""Speed of a cell: step times, data wait, inference latency and utilization against a peak.
+
+Every figure here is taken in the process that trains the cell, on the backend Keras runs:
+
+- ``peak_gflops``: the calibration kernel, a large float32 matrix product timed on the current
+  backend (best of several runs, cached per process). Utilization divides achieved FLOP/s by it,
+  so a figure taken on one machine can be compared with another's.
+- ``StepTimer``: a callback timing every training step (the loss is read back, which waits for
+  the step on asynchronous backends such as JAX). The first ``warmup`` steps carry the trace and
+  compile; their excess over the median is reported as compile time, apart from throughput.
+- Data wait: ``stamped`` tags each batch with the time the input pipeline finished it; a step
+  waited on data when its batch was finished after the step began.
+- ``inference``: batch-1 latency (p50, p90) and large-batch throughput of a trained model.
+
+Training FLOPs are counted as three forward passes per example (forward, and a backward pass of
+about twice the forward's cost), the usual convention for model-FLOPs utilization.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import keras
+import numpy as np
+
+PEAK_SIZE = 1024  # calibration matrix side: 2 * 1024**3 = 2.1 GFLOP per product
+PEAK_REPEATS = 12
+WARMUP_STEPS = 2  # training steps dropped before the step statistics (trace, compile, caches)
+TRAIN_FLOPS_FACTOR = 3  # forward + backward (about twice the forward) per training example
+LATENCY_RUNS = 30
+THROUGHPUT_BATCH = 256
+THROUGHPUT_RUNS = 5
+
+
+def _sync(value) -> np.ndarray:
+    """The value as numpy: waits for the computation on every backend."""
+    return keras.ops.convert_to_numpy(value)
+
+
+@functools.cache
+def peak_gflops(size: int = PEAK_SIZE, repeats: int = PEAK_REPEATS) -> float:
+    """Best float32 matmul rate of this process's backend, in GFLOP/s (measured once, cached).
+
+    Best of ``repeats``: other processes on a shared machine can only slow a run down, so the
+    fastest is the closest to what the machine can do.
+    """
+    rng = np.random.default_rng(0)
+    a = keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
+    b = keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
+    _sync(keras.ops.matmul(a, b))  # warm-up: library initialisation, thread pools
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _sync(keras.ops.matmul(a, b))
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * size**3 / best / 1e9
+
+
+def percentiles(values, qs=(10, 50, 90)) -> dict[str, float]:
+    """``{"p10": ..., "p50": ..., "p90": ...}`` of ``values`` (NaN when empty)."""
+    arr = np.asarray(list(values), dtype=float)
+    return {f"p{q}": float(np.percentile(arr, q)) if arr.size else float("nan") for q in qs}
+
+
+class BatchStamps:
+    """Times at which the input pipeline finished each batch, in the order it made them."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def stamp(self) -> np.float64:
+        now = time.perf_counter()
+        self.times.append(now)
+        return np.float64(now)
+
+
+def stamped(ds, stamps: BatchStamps):
+    """``ds`` with each element's completion time recorded in ``stamps`` (elements unchanged).
+
+    Put it after the batching and before the prefetch: a batch then counts as ready when the
+    pipeline has made it, and the prefetch buffer is what hides the pipeline from the model.
+    """
+    import tensorflow as tf
+
+    def tag(*element):
+        t = tf.py_function(stamps.stamp, [], tf.float64)
+        with tf.control_dependencies([t]):
+            out = tf.nest.map_structure(tf.identity, element)
+        return out if len(element) > 1 else out[0]
+
+    return ds.map(tag)
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of every training step; with ``stamps``, the part of it spent waiting on data.
+
+    Put it first in the callback list, so its end stamp is taken before other callbacks run.
+    """
+
+    def __init__(self, stamps: BatchStamps | None = None, warmup: int = WARMUP_STEPS) -> None:
+        super().__init__()
+        self.stamps = stamps
+        self.warmup = warmup
+        self.begins: list[float] = []
+        self.ends: list[float] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.begins.append(time.perf_counter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None:
+            _sync(loss)
+        self.ends.append(time.perf_counter())
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Wall time of every step, in order."""
+        n = min(len(self.begins), len(self.ends))
+        return np.subtract(self.ends[:n], self.begins[:n])
+
+    def waits(self) -> np.ndarray | None:
+        """Per step: how long it waited for its batch after it began (0 when it was ready)."""
+        if self.stamps is None:
+            return None
+        n = min(len(self.begins), len(self.ends))
+        ready = np.asarray(self.stamps.times[:n], dtype=float)
+        if len(ready) < n:  # every consumed batch was stamped; anything else is a wiring bug
+            raise RuntimeError(f"{n} steps but only {len(ready)} batches stamped")
+        return np.clip(ready - np.asarray(self.begins[:n]), 0.0, self.seconds)
+
+    def summary(self, batch_size: int) -> dict:
+        """Step-time percentiles, median throughput, compile time and data-wait share.
+
+        The first ``warmup`` steps (fewer when the run is shorter, always leaving one) are left
+        out of the statistics; their excess over the median is the compile time.
+        """
+        seconds = self.seconds
+        if len(seconds) == 0:
+            raise ValueError("no training step was timed")
+        warmup = min(self.warmup, len(seconds) - 1)
+        steady = seconds[warmup:]
+        median = float(np.median(steady))
+        waits = self.waits()
+        return {
+            "steps": int(len(seconds)),
+            "warmup_steps": warmup,
+            "step_seconds": percentiles(steady),
+            "compile_seconds": float(max(0.0, np.sum(seconds[:warmup] - median))),
+            "train_samples_per_s": batch_size / median,
+            "data_wait_share": (
+                float(np.sum(waits[warmup:]) / np.sum(steady)) if waits is not None else None
+            ),
+        }
+
+
+def inference(model: keras.Model, example: np.ndarray, batch: int = THROUGHPUT_BATCH) -> dict:
+    """Batch-1 latency (ms, p50/p90) and batch-``batch`` throughput (samples/s) of ``model``.
+
+    ``example`` is one input without the batch axis (e.g. raw audio ``[samples]``). Calls go
+    through ``predict_on_batch``, the compiled path a served model takes; the first calls of each
+    shape are dropped (tracing).
+    """
+    one = np.asarray(example, dtype=np.float32)[None]
+    many = np.repeat(one, batch, axis=0)
+    for _ in range(3):
+        model.predict_on_batch(one)
+    latencies = []
+    for _ in range(LATENCY_RUNS):
+        t0 = time.perf_counter()
+        model.predict_on_batch(one)
+        latencies.append((time.perf_counter() - t0) * 1e3)
+    model.predict_on_batch(many)
+    big = []
+    for _ in range(THROUGHPUT_RUNS):
+        t0 = time.perf_counter()
+        model.predict_on_batch(many)
+        big.append(time.perf_counter() - t0)
+    lat = percentiles(latencies, (50, 90))
+    return {"latency_ms": lat, "infer_samples_per_s": batch / float(np.median(big))}
+
+
+def utilization(flops_per_example: float, samples_per_s: float, peak: float) -> float:
+    """Achieved training FLOP/s over the calibration peak (both in FLOP/s, peak in GFLOP/s)."""
+    return TRAIN_FLOPS_FACTOR * flops_per_example * samples_per_s / (peak * 1e9)
+
+
+SPEED_METRICS = (
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "infer_samples_per_s",
+    "flops_per_example",
+    "utilization",
+    "data_wait_share",
+    "compile_seconds",
+)
+
+
+def cell_speed(
+    model: keras.Model, step_timing: dict, example: np.ndarray, *, samples=None, jit_compile=None
+):
+    """A trained cell's ``speed`` record and its headline speed metrics.
+
+    Args:
+        model: the trained model as saved (raw audio in); it must be compiled (``jit_compile``
+            is read from it).
+        step_timing: ``StepTimer.summary`` of its training.
+        example: one input for the latency measurement, without batch axis.
+        samples: input samples per training example for the FLOP count (default: the example's).
+        jit_compile: whether training ran XLA-compiled (default: ``model.jit_compile``).
+
+    Returns:
+        ``(speed, metrics)``: the JSON-ready ``result["speed"]`` and ``{name: value}`` of the
+        speed metrics declared in ``bench.metrics`` (``train_samples_per_s`` excepted, which
+        ``bench.train.record`` fills).
+    """
+    from bench import flops
+
+    peak = peak_gflops()
+    per_example = flops.per_example(model, int(samples or len(example)))
+    served = inference(model, example)
+    rate = step_timing["train_samples_per_s"]
+    record = {
+        "peak_gflops": peak,
+        "flops_per_example": per_example,
+        "compile_seconds": step_timing["compile_seconds"],
+        "step_seconds": step_timing["step_seconds"],
+        "latency_ms": served["latency_ms"],
+        "infer_samples_per_s": served["infer_samples_per_s"],
+        "utilization": utilization(per_example, rate, peak),
+        "data_wait_share": step_timing["data_wait_share"],
+        "backend": keras.backend.backend(),
+        "jit_compile": bool(
+            getattr(model, "jit_compile", False) if jit_compile is None else jit_compile
+        ),
+        "train_samples_per_s": rate,
+        "steps": step_timing["steps"],
+        "warmup_steps": step_timing["warmup_steps"],
+    }
+    values = {
+        "latency_p50_ms": served["latency_ms"]["p50"],
+        "latency_p90_ms": served["latency_ms"]["p90"],
+        "infer_samples_per_s": served["infer_samples_per_s"],
+        "flops_per_example": per_example,
+        "utilization": record["utilization"],
+        "data_wait_share": step_timing["data_wait_share"],
+        "compile_seconds": step_timing["compile_seconds"],
+    }
+    return record, {k: v for k, v in values.items() if v is not None}
+
+
+def attach(result: dict, model: keras.Model, step_timing: dict, example, **kwargs) -> None:
+    """Put ``cell_speed``'s record in ``result["speed"]``, its metrics in ``result["metrics"]``."""
+    from bench import metrics
+
+    record, values = cell_speed(model, step_timing, example, **kwargs)
+    result["speed"] = record
+    result["metrics"].update({k: metrics.record(k, v) for k, v in values.items()})

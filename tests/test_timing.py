@@ -1,0 +1,104 @@
+"""The timing task and the backend axis: speed of a cell on each Keras backend, in one run."""
+
+import importlib.util
+
+import pytest
+
+from bench import runner, store, suite
+from bench.config import XLA_BACKENDS
+
+pytestmark = pytest.mark.slow
+
+
+def _suite(backends, jit_compile=(False,)):
+    return suite.parse(
+        {
+            "name": "timing-tiny",
+            "seeds": [0],
+            "train": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0.0},
+            "experiment": [
+                {
+                    "name": "t",
+                    "task": "timing",
+                    "dataset": "synth-words",
+                    "dataset_options": {"profile": "tiny"},
+                    "backends": list(backends),
+                    "jit_compile": list(jit_compile),
+                    "models": [{"preset": "tc-resnet8", "depths": [1], "residual": [True]}],
+                }
+            ],
+        },
+        "timing-tiny",
+    )
+
+
+def test_backends_and_xla_expand_into_cells_only_where_xla_applies():
+    s = _suite(["tensorflow", "jax", "torch"], [True, False])
+    ids = [c.id for c in s.cells()]
+    assert ids == [
+        "timing-t-tc-resnet8-d1-res-s0-tf-xla",
+        "timing-t-tc-resnet8-d1-res-s0-tf-noxla",
+        "timing-t-tc-resnet8-d1-res-s0-jax",
+        "timing-t-tc-resnet8-d1-res-s0-torch",
+    ]
+    assert XLA_BACKENDS == ("tensorflow",)
+
+
+def test_a_training_task_refuses_other_backends():
+    data = {
+        "name": "x",
+        "experiment": [
+            {
+                "task": "kws",
+                "dataset": "synth-words",
+                "backends": ["jax"],
+                "models": [{"preset": "tc-resnet8"}],
+            }
+        ],
+    }
+    with pytest.raises(ValueError, match="TensorFlow only"):
+        suite.parse(data, "x")
+    data["experiment"][0]["backends"] = ["theano"]
+    data["experiment"][0]["task"] = "timing"
+    with pytest.raises(ValueError, match="backends must be"):
+        suite.parse(data, "x")
+
+
+def test_timing_cells_in_process_and_in_a_backend_child(tmp_path):
+    other = [b for b in ("jax", "torch") if importlib.util.find_spec(b)]
+    if not other:
+        pytest.skip("neither jax nor torch is installed (pip install -e .[jax,torch])")
+    s = _suite(["tensorflow", other[0]])
+    run_dir = tmp_path / "run"
+    cache = tmp_path / "cache"
+    summary = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
+    results = {r["cell"]["id"]: r for r in store.read_results(run_dir)}
+    assert summary.ok, {k: r.get("traceback") or r.get("error") for k, r in results.items()}
+    assert len(results) == 2
+    for cell in s.cells():
+        r = results[cell.id]
+        sp = r["speed"]
+        assert sp["backend"] == r["environment"]["backend"] == cell.backend
+        assert r["metrics"]["train_samples_per_s"]["value"] > 0
+        assert sp["flops_per_example"] > 0 and 0 < sp["utilization"] < 1
+        assert store.model_path(run_dir, cell.id).is_file()
+    assert results[s.cells()[0].id]["speed"]["jit_compile"] is False
+    # resumed: nothing reruns, the child's cells included
+    again = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
+    assert again.resumed == 2 and again.ok
+
+
+def test_a_child_that_dies_records_its_cells_as_errors(tmp_path, monkeypatch):
+    import subprocess
+
+    s = _suite(["jax"])
+    run_dir = tmp_path / "run"
+
+    def dead(*args, **kwargs):
+        return subprocess.CompletedProcess([], 3, stderr="ImportError: no jax here\n")
+
+    monkeypatch.setattr(runner, "run_backend_child", dead)
+    summary = runner.run_suite(s, run_dir, cache_dir=tmp_path / "cache", verbose=0)
+    (r,) = store.read_results(run_dir)
+    assert summary.statuses == {"error": 1}
+    assert "code 3" in r["error"] and "no jax here" in r["traceback"]
