@@ -61,9 +61,13 @@ class Tolerance:
         return f"±{self.value:g}"
 
 
-# Metric name (or glob) -> tolerance; first match wins. Speed metrics are matched by unit below.
-# Fractions: a few test examples on the smoke/quick splits; same seed on CPU gives the same value.
-TOLERANCES: dict[str, Tolerance] = {
+# Metric name (or glob) -> tolerance, or None for "not checked"; first match wins. Other speed
+# metrics are matched by unit below. Fractions: a few test examples on the smoke/quick splits
+# (same seed on CPU gives the same value).
+TOLERANCES: dict[str, Tolerance | None] = {
+    # the duration of a variable amount of work (early stopping picks the epochs): the per-epoch
+    # throughput train_samples_per_s is the speed to check
+    "train_seconds": None,
     "params": Tolerance("exact"),
     "accuracy": Tolerance("absolute", 0.03),
     "macro_f1": Tolerance("absolute", 0.03),
@@ -75,9 +79,11 @@ TOLERANCES: dict[str, Tolerance] = {
     "qbe_si_map": Tolerance("absolute", 0.03),
     "std_*map": Tolerance("absolute", 0.03),
 }
-# Speed on a shared, noisy 2-core machine: up to 2.5x slower passes; a layer made several times
-# slower does not.
+# Speed on a shared, noisy 2-core machine: one cell up to 2.5x slower passes. Over the whole
+# suite (geometric mean of the cells' ratios, where the noise of single cells averages out) 1.5x.
 SPEED_TOLERANCE = Tolerance("factor", 2.5)
+SUITE_SPEED_TOLERANCE = Tolerance("factor", 1.5)
+SUITE_ROW = "(suite)"  # the cell column of the suite-wide speed rows
 
 
 def tolerance_for(name: str, unit: str, table: dict[str, Tolerance] | None = None) -> Tolerance:
@@ -86,7 +92,7 @@ def tolerance_for(name: str, unit: str, table: dict[str, Tolerance] | None = Non
     for pattern, tol in table.items():
         if fnmatch.fnmatchcase(name, pattern):
             return tol
-    return SPEED_TOLERANCE if unit in SPEED_UNITS else None
+    return SPEED_TOLERANCE if is_speed(unit) else None
 
 
 def is_speed(unit: str) -> bool:
@@ -135,6 +141,7 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
         "source_run": str(run_dir),
         "environment": envs[0] if envs else {},
         "tolerances": dict(sorted(used.items())),
+        "suite_speed_tolerance": dataclasses.asdict(SUITE_SPEED_TOLERANCE),
         "cells": cells,
     }
 
@@ -232,9 +239,39 @@ def compare(baseline: dict, results: list[dict]) -> list[Row]:
                 now, note = _normalized(now, unit, base.get("peak_gflops"), _peak(result), tol)
             verdict = judge(float(b["value"]), now, bool(b.get("higher_is_better", True)), tol)
             rows.append(Row(cell_id, name, float(b["value"]), now, unit, verdict, note))
-    for cell_id in by_id.keys() - baseline["cells"].keys():
-        rows.append(Row(str(cell_id), "(cell)", None, None, "", "new", "not in the baseline"))
+    rows += suite_speed(rows, baseline)
+    for cell_id in sorted(map(str, by_id.keys() - baseline["cells"].keys())):
+        rows.append(Row(cell_id, "(cell)", None, None, "", "new", "not in the baseline"))
     return rows
+
+
+def suite_speed(rows: list[Row], baseline: dict) -> list[Row]:
+    """One row per speed metric: the geometric mean over the cells that have it in both runs,
+    judged with the suite tolerance (a slowdown spread over every cell, each within noise)."""
+    tol = Tolerance(
+        **baseline.get("suite_speed_tolerance", dataclasses.asdict(SUITE_SPEED_TOLERANCE))
+    )
+    out = []
+    for name in dict.fromkeys(r.metric for r in rows if is_speed(r.unit)):
+        pairs = [
+            (r.baseline, r.now)
+            for r in rows
+            if r.metric == name and r.baseline and r.now and r.baseline > 0 and r.now > 0
+        ]
+        if len(pairs) < 2:
+            continue
+        unit = next(r.unit for r in rows if r.metric == name)
+        higher = next(
+            c["metrics"][name].get("higher_is_better", True)
+            for c in baseline["cells"].values()
+            if name in c["metrics"]
+        )
+        base = math.exp(sum(math.log(b) for b, _ in pairs) / len(pairs))
+        now = math.exp(sum(math.log(n) for _, n in pairs) / len(pairs))
+        verdict = judge(base, now, bool(higher), tol)
+        note = f"{tol.describe()}, geometric mean over {len(pairs)} cells"
+        out.append(Row(SUITE_ROW, name, base, now, unit, verdict, note))
+    return out
 
 
 def _normalized(now: float, unit: str, base_peak, now_peak, tol: Tolerance) -> tuple[float, str]:
@@ -311,8 +348,11 @@ def format_table(rows: list[Row], only_failed: bool = False) -> str:
 
 def verdict_line(rows: list[Row]) -> str:
     failed = [r for r in rows if r.failed]
-    cells = len({r.cell for r in rows})
+    cells = len({r.cell for r in rows} - {SUITE_ROW})
     if failed:
-        bad = len({r.cell for r in failed})
-        return f"FAIL: {len(failed)} regression(s) or missing result(s) in {bad} of {cells} cells"
+        bad = len({r.cell for r in failed} - {SUITE_ROW})
+        where = f"{bad} of {cells} cells"
+        if any(r.cell == SUITE_ROW for r in failed):
+            where += " and the suite's speed"
+        return f"FAIL: {len(failed)} regression(s) or missing result(s) in {where}"
     return f"PASS: {len(rows)} checks over {cells} cells within tolerance"

@@ -29,6 +29,7 @@ def cell(cell_id, acc=0.8, params=1000, speed=500.0, peak=None, task="kws", **ex
             "params": metric(params, "count", False),
             "train_samples_per_s": metric(speed, "samples/s", True),
             "latency_p50_ms": metric(4.0, "ms", False),
+            "train_seconds": metric(12.0, "s", False),
             **extra,
         },
     }
@@ -60,7 +61,7 @@ def verdicts(rows):
 def test_baseline_holds_checked_metrics_with_tolerances(baseline):
     assert baseline["suite"] == "fake" and set(baseline["cells"]) == {"a-d1-res", "a-d2-res"}
     kept = baseline["cells"]["a-d1-res"]["metrics"]
-    # test_loss has no tolerance: not checked; speed is picked up by its unit
+    # test_loss has no tolerance and train_seconds is declared unchecked; speed is found by unit
     assert set(kept) == {"accuracy", "macro_f1", "params", "train_samples_per_s", "latency_p50_ms"}
     assert baseline["tolerances"]["params"] == {"kind": "exact", "value": 0.0}
     assert baseline["tolerances"]["latency_p50_ms"]["kind"] == "factor"
@@ -115,6 +116,22 @@ def test_a_slowdown_fails_and_noise_passes(baseline):
     row = next(r for r in rows if r.metric == "train_samples_per_s" and r.failed)
     assert "raw" in row.note  # no calibration in either run: said so
     assert "(-75%)" in check.format_table(rows)
+
+
+def test_a_slowdown_of_every_cell_fails_over_the_suite(baseline):
+    run = copy.deepcopy(BASE)
+    for r in run:  # each cell within its own tolerance, but the whole model 1.8x slower
+        r["metrics"]["train_samples_per_s"]["value"] = 500.0 / 1.8
+    rows = check.compare(baseline, run)
+    assert verdicts(rows)[("a-d1-res", "train_samples_per_s")] == "ok"
+    suite_row = next(r for r in rows if r.cell == "(suite)" and r.metric == "train_samples_per_s")
+    assert suite_row.verdict == "REGRESSED" and "geometric mean over 2 cells" in suite_row.note
+    assert suite_row.now == pytest.approx(500.0 / 1.8)
+    # noise on one cell only: the suite's geometric mean stays within tolerance
+    run = copy.deepcopy(BASE)
+    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 2
+    rows = check.compare(baseline, run)
+    assert not any(r.failed for r in rows)
 
 
 def test_speed_is_normalized_by_the_calibration_peak(tmp_path):
@@ -197,7 +214,7 @@ def test_cli_names_an_unparsable_results_file(tmp_path, capsys):
     assert "not a resdepth baseline" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["smoke"])
+@pytest.mark.parametrize("name", ["smoke", "quick"])
 def test_committed_baselines_cover_their_suites(name):
     """A suite edit (new depth, renamed preset) must come with a regenerated baseline."""
     baseline = check.load_baseline(ROOT / "bench" / "baselines" / f"{name}.json")
