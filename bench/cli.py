@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench run|report|eval|data|list``, each with its own ``--help``."""
+"""Command line: ``python -m bench run|report|check|baseline|eval|data|list``, each with --help."""
 
 from __future__ import annotations
 
@@ -61,10 +61,36 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from reports import html
+    out = Path(args.out) if args.out else None
+    if args.compare:
+        from reports import compare
 
-    path = html.write_report(Path(args.run_dir), out=Path(args.out) if args.out else None)
+        path = compare.write_compare(Path(args.run_dir), Path(args.compare), out=out)
+    else:
+        from reports import html
+
+        path = html.write_report(Path(args.run_dir), out=out)
     print(f"report: {path.resolve()}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from bench import check
+
+    rows = check.check_run(Path(args.run_dir), Path(args.baseline))
+    print(f"check {args.run_dir} against {args.baseline}")
+    print(check.format_table(rows, only_failed=args.failures_only))
+    print(check.verdict_line(rows))
+    return 1 if any(r.failed for r in rows) else 0
+
+
+def cmd_baseline(args) -> int:
+    from bench import check, store
+
+    baseline = check.make_baseline(Path(args.run_dir))
+    store.write_json(Path(args.out), baseline)
+    n = sum(len(c["metrics"]) for c in baseline["cells"].values())
+    print(f"baseline: {len(baseline['cells'])} cells, {n} metrics -> {Path(args.out).resolve()}")
     return 0
 
 
@@ -168,8 +194,43 @@ def build_parser() -> argparse.ArgumentParser:
         "one self-contained report.html.",
     )
     rep.add_argument("run_dir", help="a run directory (runs/...)")
-    rep.add_argument("--out", help="output HTML file (default: RUN_DIR/report.html)")
+    rep.add_argument(
+        "--out",
+        help="output HTML file (default: RUN_DIR/report.html, or RUN_DIR/compare-<B>.html)",
+    )
+    rep.add_argument(
+        "--compare",
+        metavar="RUN_B",
+        help="write a comparison page of RUN_DIR against another run RUN_B instead",
+    )
     rep.set_defaults(func=cmd_report)
+
+    chk = sub.add_parser(
+        "check",
+        help="compare a run with a baseline; non-zero exit on any regression",
+        description="Compare every cell's metrics (accuracy, macro-F1, WER, CER, mAP, params) "
+        "and speed with a baseline file, each with its own tolerance and direction; speed is "
+        "normalized by each run's calibration peak when both have one. Prints a table (cell, "
+        "metric, baseline, now, delta, verdict) and exits 1 on any regression or missing cell.",
+    )
+    chk.add_argument("run_dir", help="a run directory (runs/...)")
+    chk.add_argument(
+        "--baseline", required=True, help="baseline file, e.g. bench/baselines/smoke.json"
+    )
+    chk.add_argument(
+        "--failures-only", action="store_true", help="print only the failing rows"
+    )
+    chk.set_defaults(func=cmd_check)
+
+    base = sub.add_parser(
+        "baseline",
+        help="write a baseline file from a run",
+        description="Record every cell's checked metrics, the tolerances and the calibration "
+        "peak of a run into a baseline file for 'check'.",
+    )
+    base.add_argument("run_dir", help="a run directory (runs/...)")
+    base.add_argument("--out", required=True, help="baseline file to write")
+    base.set_defaults(func=cmd_baseline)
 
     ev = sub.add_parser(
         "eval",

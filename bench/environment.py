@@ -27,6 +27,17 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _gpus() -> str:
+    """Names of the accelerators TensorFlow sees, or ``none`` (a CPU-only run)."""
+    try:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    except Exception:  # noqa: BLE001 - another backend, or no TensorFlow: say so, do not fail
+        return "unknown"
+    return ", ".join(g.name for g in gpus) or "none"
+
+
 @functools.cache
 def describe() -> dict:
     """A JSON-ready description of the machine and software stack."""
@@ -50,6 +61,7 @@ def describe() -> dict:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "gpu": _gpus(),
         "backend": keras.backend.backend(),
         "packages": {k: v for k, v in packages.items() if v},
     }

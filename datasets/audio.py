@@ -30,6 +30,10 @@ from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, SkipLog, fix_length
 # What a corpus loader treats as an audio file when it walks a folder.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
+# Sample rates a speech recording can have; outside them a header is corrupt or the file is not
+# speech, and resampling it to 16 kHz could need gigabytes (1 Hz -> 16 kHz multiplies by 16,000).
+MIN_RATE, MAX_RATE = 1_000, 768_000
+
 # RIFF/WAVE "data" sizes that streaming writers use for "unknown length"; not a truncation.
 _UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
 
@@ -128,6 +132,8 @@ def read_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.nd
         raise AudioError(path, f"unreadable: {err.strerror or err}") from None
     if data.shape[0] == 0:
         raise AudioError(path, "no audio: the file holds 0 samples")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(path, f"wrong sample rate: {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz")
     audio = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
     if not np.isfinite(audio).all():
         raise AudioError(path, "non-finite: the file holds NaN or infinite samples")

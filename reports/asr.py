@@ -78,7 +78,9 @@ def section(ctx: Context, task: str) -> Section:
     if "cer" in ctx.info:
         out.figure(
             plots.metric_vs_depth(df, "cer", ctx.info["cer"]),
-            "Test CER (greedy) against depth, residual vs plain, ±1 sd over seeds.",
+            "Test CER (greedy) against depth, residual vs plain, ±1 sd over seeds. Look for: "
+            "whether character errors follow the WER trend (a model that gets most letters right "
+            "but few whole words shows a low CER with a high WER).",
         )
     table = greedy_vs_beam(ctx, task)
     if table:

@@ -26,7 +26,7 @@ import jinja2
 
 from bench import store
 from reports import asr, gradflow, plots, retrieval, speed, tables
-from reports.page import Context, Pre, Section, Table, Text
+from reports.page import Context, Pre, Section, Table, Text, spread_block
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUS_ORDER = ("ok", "diverged", "oom", "error")
@@ -74,6 +74,7 @@ def depth_section(
             tables.format_cells(df, ctx.info), summary=f"every cell, seed by seed ({len(df)})"
         )
     )
+    section.blocks.append(spread_block(df, ctx.info))
     section.figure(
         plots.metric_vs_depth(df, headline, info),
         f"Test {info.label} against depth, residual (blue) vs plain (red): lines join the means "
@@ -83,7 +84,7 @@ def depth_section(
     section.figure(
         plots.training_curves(results, "val_accuracy", ctx.info.get("val_accuracy")),
         "Validation accuracy per epoch of every cell (colour = depth, solid = residual, dashed = "
-        "plain). Plain deep nets that train slowly or not at all show up as flat dashed lines.",
+        "plain). Look for: flat dashed lines, plain deep nets that train slowly or not at all.",
     )
     return section
 
@@ -98,18 +99,6 @@ def kws_section(ctx: Context, task: str) -> Section:
         "Look for: does accuracy rise with depth for residual nets and fall (or stall) for plain "
         "ones? The gap at the deepest point is what the skip connections buy.",
     )
-    df = ctx.df[ctx.df["task"] == task]
-    for name in ("qbe_si_map", "qbe_map"):  # speaker-independent when the test has 2+ speakers
-        if name in ctx.info and name in df.columns and df[name].notna().any():
-            section.figure(
-                plots.metric_vs_depth(df, name, ctx.info[name]),
-                f"Query-by-example retrieval: test {ctx.info[name].label} of the L2-normalized "
-                "embedding (the layer before the classifier) against depth, residual vs plain"
-                + (", same-speaker items removed" if name == "qbe_si_map" else "")
-                + ". Look for: whether depth improves the representation, not only the "
-                "classifier.",
-            )
-            break
     retrieval.qbe_blocks(ctx, task, section)
     results = ctx.task_results(task)
     best = tables.best_cell(results, "accuracy") or tables.best_cell(results, "accuracy", None)
@@ -119,7 +108,7 @@ def kws_section(ctx: Context, task: str) -> Section:
             plots.confusion_matrix(best),
             f"Test confusion matrix of the best {tables.kind_of(best)} cell, "
             f"{best['cell']['id']} (accuracy {acc:.3f}); rows are the true words, normalized. "
-            "Off-diagonal blocks show which words the model confuses.",
+            "Look for: off-diagonal cells, the words the model confuses.",
         )
     return section
 
@@ -227,7 +216,7 @@ def environment_section(ctx: Context) -> Section | None:
         env = json.loads(text)
         rows = [
             [k, str(env[k])]
-            for k in ("backend", "python", "platform", "cpu", "cpu_count")
+            for k in ("backend", "python", "platform", "cpu", "cpu_count", "gpu")
             if k in env
         ]
         rows += [[f"package {k}", str(v)] for k, v in sorted((env.get("packages") or {}).items())]
@@ -250,6 +239,7 @@ def config_section(ctx: Context) -> Section | None:
 
 
 RUN_SECTIONS: list[Callable[[Context], Section | None]] = [
+    retrieval.section,
     gradflow.section,
     speed.section,
     failures_section,
@@ -304,6 +294,11 @@ def header(ctx: Context) -> dict:
 
 def render(ctx: Context, sections: list[Section]) -> str:
     """The report page as an HTML string."""
+    return render_page(header(ctx), sections)
+
+
+def render_page(head: dict, sections: list[Section]) -> str:
+    """A page of ``sections`` under ``head`` (the keys of ``header``), as an HTML string."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -311,7 +306,7 @@ def render(ctx: Context, sections: list[Section]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("report.html.j2").render(head=header(ctx), sections=sections)
+    return env.get_template("report.html.j2").render(head=head, sections=sections)
 
 
 def write_report(run_dir: Path, out: Path | None = None) -> Path:

@@ -98,3 +98,19 @@ class Context:
 
     def task_results(self, task: str) -> list[dict]:
         return [r for r in self.results if (r.get("cell") or {}).get("task") == task]
+
+
+def spread_block(df: pd.DataFrame, info: dict, metrics: list[str] | None = None, what: str = ""):
+    """The seed spread of every metric (``tables.seed_spread``) as a table, or a sentence saying
+    that no model point has two seeds, so the reader knows how far one number can be trusted."""
+    spread = tables.seed_spread(df, metrics)
+    if spread.empty:
+        return Text(
+            f"Seed spread{what}: not measured, no model point finished with two or more seeds "
+            "(run more seeds to see how far a number moves between them)."
+        )
+    return Table.from_frame(
+        tables.format_spread(spread, info),
+        f"Seed spread{what}: how far each metric moves between seeds of the same model point; "
+        "differences smaller than this are noise.",
+    )

@@ -3,12 +3,17 @@
 Each adds to its task's section: mAP against depth beside the task's headline metric (accuracy
 or WER), what the skip connections buy in mAP, the precision-recall curve of the best cell, and
 for QbE the search back ends' speed, for STD the five hardest terms.
+
+``section`` is the run-wide retrieval section: per task, a table of every ``qbe_*``/``std_*``
+metric (means over seeds per model point), the seed spread, and mAP against depth, residual vs
+plain. ``qbe_blocks`` and ``std_blocks`` put the detail (PR curve, search speed, hardest terms)
+beside accuracy and WER in the task sections.
 """
 
 from __future__ import annotations
 
 from reports import plots, tables
-from reports.page import Context, Section, Table, Text
+from reports.page import Context, Section, Table, Text, spread_block
 
 
 def _summary_tables(ctx: Context, task: str, metric: str, beside: str, what: str) -> list[Table]:
@@ -150,3 +155,74 @@ def std_blocks(ctx: Context, task: str, section: Section) -> None:
     table = hardest_table(best)
     if table:
         section.blocks.append(table)
+
+
+PREFIXES = ("qbe_", "std_")
+WHAT = {"qbe_": "query-by-example retrieval", "std_": "spoken-term detection"}
+
+
+def retrieval_metrics(ctx: Context, task: str | None = None) -> list[str]:
+    """Names of the retrieval metrics the run's ok cells recorded, in order of appearance."""
+    df = ctx.df if task is None else ctx.df[ctx.df["task"] == task]
+    return [
+        n for n in ctx.info if n.startswith(PREFIXES) and n in df.columns and df[n].notna().any()
+    ]
+
+
+def means_table(ctx: Context, task: str, names: list[str]) -> Table:
+    """Mean over seeds of every retrieval metric, per model point."""
+    df = ctx.df[ctx.df["task"] == task]
+    summ = tables.summary(df, names[0], extras=tuple(names[1:]))
+    out = tables.format_summary(summ, names[0], ctx.info)
+    return Table.from_frame(
+        out,
+        f"{task}: retrieval metrics over seeds per model, depth and kind (higher is better)",
+    )
+
+
+def _map_metric(names: list[str], prefix: str) -> str | None:
+    """The mAP to plot: speaker-independent when recorded, else the plain one, else the first."""
+    ours = [n for n in names if n.startswith(prefix)]
+    for pick in (f"{prefix}si_map", f"{prefix}map"):
+        if pick in ours:
+            return pick
+    maps = [n for n in ours if n.endswith("map")]
+    return (maps or ours or [None])[0]
+
+
+def section(ctx: Context) -> Section | None:
+    """The retrieval section, or None when no cell recorded a retrieval metric."""
+    if not retrieval_metrics(ctx):
+        return None
+    out = Section("retrieval", "Retrieval")
+    out.blocks.append(
+        Text(
+            "Query-by-example (qbe_*): each keyword-spotting test utterance's embedding (the "
+            "L2-normalized layer before the classifier) queries the others, relevant = same "
+            "word; 'si' removes items of the query's own speaker. Spoken-term detection (std_*): "
+            "each word of the vocabulary queries the speech-recognition test sentences, ranked "
+            "by its best CTC alignment in the frame posteriors. mAP is the mean average "
+            "precision over queries, P@1 the precision of the first hit, R@10 the recall "
+            "within the first ten."
+        )
+    )
+    for task in ctx.tasks():
+        names = retrieval_metrics(ctx, task)
+        if not names:
+            continue
+        df = ctx.df[ctx.df["task"] == task]
+        out.blocks.append(means_table(ctx, task, names))
+        out.blocks.append(spread_block(df, ctx.info, names, f" of {task} retrieval"))
+        for prefix in PREFIXES:
+            name = _map_metric(names, prefix)
+            if name is None:
+                continue
+            out.figure(
+                plots.metric_vs_depth(df, name, ctx.info[name]),
+                f"{WHAT[prefix].capitalize()}: test {ctx.info[name].label} of the "
+                f"{task} models against depth, residual vs plain, ±1 sd over seeds"
+                + (", same-speaker items removed" if "_si_" in name else "")
+                + ". Look for: whether depth improves the representation, not only the "
+                "classifier.",
+            )
+    return out

@@ -289,3 +289,54 @@ def numeric_columns(frame: pd.DataFrame) -> list[bool]:
     return [
         bool(len(frame)) and all(_NUMERIC.match(str(v)) for v in frame[c]) for c in frame.columns
     ]
+
+
+def seed_spread(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """How much each metric moves between seeds of the same model point (``GROUP_KEYS``).
+
+    Only ok cells and model points with two or more seeds count. Columns: ``metric``,
+    ``points`` (model points with 2+ seeds), ``sd_mean`` and ``sd_max`` (standard deviation over
+    seeds, averaged and worst over the points), ``range_max`` (largest max - min). Empty when no
+    model point has two seeds.
+    """
+    ok = df[df["status"] == "ok"]
+    names = metrics if metrics is not None else list(df.columns[len(ID_COLUMNS) :])
+    rows = []
+    for name in names:
+        if name not in ok.columns or ok[name].notna().sum() < 2:
+            continue
+        grouped = ok.groupby(GROUP_KEYS, dropna=False, sort=False)[name]
+        stats = grouped.agg(["std", "count", "min", "max"])
+        stats = stats[stats["count"] >= 2]
+        if stats.empty:
+            continue
+        rows.append(
+            {
+                "metric": name,
+                "points": len(stats),
+                "sd_mean": stats["std"].mean(),
+                "sd_max": stats["std"].max(),
+                "range_max": (stats["max"] - stats["min"]).max(),
+            }
+        )
+    return pd.DataFrame(rows, columns=["metric", "points", "sd_mean", "sd_max", "range_max"])
+
+
+def format_spread(spread: pd.DataFrame, info: dict[str, MetricInfo]) -> pd.DataFrame:
+    """``seed_spread`` as display strings in each metric's unit."""
+    units = [info.get(n, MetricInfo(n)).unit for n in spread["metric"]]
+    return pd.DataFrame(
+        {
+            "metric": [info.get(n, MetricInfo(n)).label for n in spread["metric"]],
+            "model points with 2+ seeds": spread["points"].astype(int).astype(str),
+            "sd over seeds, mean": [
+                format_value(v, u) for v, u in zip(spread["sd_mean"], units, strict=True)
+            ],
+            "sd over seeds, max": [
+                format_value(v, u) for v, u in zip(spread["sd_max"], units, strict=True)
+            ],
+            "largest max − min": [
+                format_value(v, u) for v, u in zip(spread["range_max"], units, strict=True)
+            ],
+        }
+    )

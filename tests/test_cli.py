@@ -24,11 +24,13 @@ def _run(*args):
 def test_top_level_help_lists_commands():
     out = _run("--help")
     assert out.returncode == 0
-    for command in ("run", "report", "eval", "data", "list"):
+    for command in ("run", "report", "check", "baseline", "eval", "data", "list"):
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "report", "eval", "data", "list"])
+@pytest.mark.parametrize(
+    "command", ["run", "report", "check", "baseline", "eval", "data", "list"]
+)
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main([command, "--help"])

@@ -237,7 +237,8 @@ def test_report_is_a_self_contained_html_file(run, report):
     assert path == run_dir / "report.html"
     assert text.startswith("<!DOCTYPE html>") and "fake" in text
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", text, re.I)
-    assert "<script" not in text and "<link" not in text
+    assert "<link" not in text and "<script src" not in text  # only the inline table sorter
+    assert text.count("<script>") == 1 and 'class="sortable"' in text
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert len(images) >= 3  # metric vs depth, training curves, confusion matrix
     for data in images:
@@ -374,3 +375,60 @@ def test_kws_section_shows_qbe_beside_accuracy_pr_curve_and_search_speed(tmp_pat
     assert f"precision-recall of the best residual cell by qbe_si_map, {best}" in text
     speed = text[text.index("back end") :]
     assert "5,678" in speed and "0.875" in speed and "exact" in speed
+
+
+def test_seed_spread_is_stated_for_every_metric_with_several_seeds(run, report, tmp_path):
+    df = tables.tidy(run[1])
+    spread = tables.seed_spread(df).set_index("metric")
+    assert {"accuracy", "macro_f1", "test_loss", "train_seconds", "params"} <= set(spread.index)
+    # accuracy moves by 0.01 + 0.003 * depth between seeds 0 and 1: worst at depth 3
+    assert spread.loc["accuracy", "range_max"] == pytest.approx(0.019)
+    assert spread.loc["params", "sd_max"] == 0  # seeds never change the model
+    # the diverged seed leaves its model point with one seed: not counted
+    assert spread.loc["accuracy", "points"] == len(PRESETS) * len(DEPTHS) * 2 - 1
+    _, text = report
+    assert "Seed spread" in text and "0.019" in text
+    one_seed = write_run(tmp_path, [make_cell("tc-resnet8", 1, True, 0)])
+    assert "Seed spread: not measured" in html.write_report(one_seed).read_text()
+
+
+def test_retrieval_section_shows_qbe_and_std_metrics(tmp_path):
+    cells = []
+    for depth in DEPTHS:
+        for residual in (True, False):
+            r = make_cell("tc-resnet8", depth, residual, 0)
+            r["metrics"]["qbe_map"] = metric(0.5 + 0.05 * depth)
+            r["metrics"]["qbe_si_map"] = metric(0.4 + 0.05 * depth)
+            cells.append(r)
+    asr = make_cell("tc-resnet8", 2, True, 0)
+    asr["cell"].update(task="asr", id="asr-s-tc-resnet8-d2-res-s0", experiment="s")
+    asr["metrics"] = {"wer": metric(0.3, "fraction", False), "std_map": metric(0.7125)}
+    text = html.write_report(write_run(tmp_path, [*cells, asr])).read_text()
+    section = text[text.index('<section id="retrieval">') :]
+    section = section[: section.index("</section>")]
+    assert "qbe_si_map (fraction, ↑)" in section and "0.550 ± –" in section
+    assert "std_map (fraction, ↑)" in section and "0.713" in section
+    assert "Query-by-example retrieval: test qbe_si_map" in section
+    assert "Spoken-term detection: test std_map" in section
+    assert section.count("<img") == 2
+    plain = html.write_report(write_run(tmp_path / "none", [make_cell("tc-resnet8", 1, True, 0)]))
+    assert 'id="retrieval"' not in plain.read_text()
+
+
+def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
+    from reports import compare
+
+    run_b, results = run
+    worse = [dict(r) for r in results]
+    victim = next(i for i, r in enumerate(worse) if r["status"] == "ok")
+    worse[victim] = {**worse[victim], "metrics": dict(worse[victim]["metrics"])}
+    worse[victim]["metrics"]["accuracy"] = metric(0.1)
+    run_a = write_run(tmp_path / "a", worse)
+    path = compare.write_compare(run_a, run_b)
+    text = path.read_text()
+    assert path == run_a / f"compare-{run_b.name}.html"
+    assert "FAIL: 1 regression" in text and "REGRESSED" in text
+    assert worse[victim]["cell"]["id"] in text and "0.1000" in text
+    assert 'id="differences"' in text and 'id="runs"' in text
+    assert text.count("data:image/png;base64,") == 1
+

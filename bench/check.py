@@ -1,0 +1,358 @@
+"""Regression checks: compare a run's cells with a baseline file, metric by metric.
+
+A baseline (``bench/baselines/<suite>.json``, written by ``python -m bench baseline RUN --out
+FILE``) holds, per cell, the value of every checked metric and the calibration peak of the
+process that measured it, plus the tolerance of each metric. ``compare`` judges every
+(cell, metric) pair of the baseline against a run:
+
+* quality metrics (accuracy, macro-F1, WER, CER, mAP, ...) by an absolute tolerance in their own
+  direction (``higher_is_better`` as recorded with the value);
+* ``params`` exactly: a silently changed depth or width changes it;
+* speed (unit ``samples/s``, ``ms`` or ``s``) by a ratio: the run may be slower than the baseline
+  by at most a factor. When both the baseline cell and the run cell carry
+  ``speed.peak_gflops`` (a matmul calibration timed in the same process), the run's value is first
+  rescaled to the baseline machine's peak, so a busier or slower machine is not a regression; else
+  the raw values are compared and the table says so.
+
+A cell of the baseline that is missing from the run, or did not finish ``ok``, fails the check;
+a cell only in the run is listed as ``new`` and does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+import math
+from pathlib import Path
+
+from bench import store
+
+FORMAT = 1
+SPEED_UNITS = ("samples/s", "ms", "s")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """How far a metric may move the wrong way before it is a regression.
+
+    ``kind`` is ``absolute`` (a difference in the metric's unit), ``exact`` (no change at all) or
+    ``factor`` (a ratio >= 1: worse by more than ``value`` times is a regression).
+    """
+
+    kind: str
+    value: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("absolute", "exact", "factor"):
+            raise ValueError(
+                f"tolerance kind must be absolute, exact or factor. Received: kind={self.kind!r}"
+            )
+        if self.kind == "factor" and not self.value >= 1:
+            raise ValueError(f"a factor tolerance must be >= 1. Received: value={self.value}")
+        if self.kind == "absolute" and not self.value >= 0:
+            raise ValueError(f"an absolute tolerance must be >= 0. Received: value={self.value}")
+
+    def describe(self) -> str:
+        if self.kind == "exact":
+            return "exact"
+        if self.kind == "factor":
+            return f"×{self.value:g}"
+        return f"±{self.value:g}"
+
+
+# Metric name (or glob) -> tolerance, or None for "not checked"; first match wins. Other speed
+# metrics are matched by unit below. Fractions: a few test examples on the smoke/quick splits
+# (same seed on CPU gives the same value).
+TOLERANCES: dict[str, Tolerance | None] = {
+    # the duration of a variable amount of work (early stopping picks the epochs): the per-epoch
+    # throughput train_samples_per_s is the speed to check
+    "train_seconds": None,
+    "params": Tolerance("exact"),
+    "accuracy": Tolerance("absolute", 0.03),
+    "macro_f1": Tolerance("absolute", 0.03),
+    "wer": Tolerance("absolute", 0.03),
+    "cer": Tolerance("absolute", 0.03),
+    "wer_beam": Tolerance("absolute", 0.03),
+    "cer_beam": Tolerance("absolute", 0.03),
+    "qbe_map": Tolerance("absolute", 0.03),
+    "qbe_si_map": Tolerance("absolute", 0.03),
+    "std_*map": Tolerance("absolute", 0.03),
+}
+# Speed on a shared, noisy 2-core machine: one cell up to 2.5x slower passes. Over the whole
+# suite (geometric mean of the cells' ratios, where the noise of single cells averages out) 1.5x.
+SPEED_TOLERANCE = Tolerance("factor", 2.5)
+SUITE_SPEED_TOLERANCE = Tolerance("factor", 1.5)
+SUITE_ROW = "(suite)"  # the cell column of the suite-wide speed rows
+
+
+def tolerance_for(name: str, unit: str, table: dict[str, Tolerance] | None = None) -> Tolerance:
+    """The tolerance of a metric, or None when the metric is not checked."""
+    table = TOLERANCES if table is None else table
+    for pattern, tol in table.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return tol
+    return SPEED_TOLERANCE if is_speed(unit) else None
+
+
+def is_speed(unit: str) -> bool:
+    return unit in SPEED_UNITS
+
+
+def _peak(result: dict) -> float | None:
+    peak = (result.get("speed") or {}).get("peak_gflops")
+    return float(peak) if isinstance(peak, (int, float)) and peak > 0 else None
+
+
+# ---- baseline ---------------------------------------------------------------------------------
+
+
+def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None) -> dict:
+    """A baseline from a run directory: every cell's checked metrics and calibration peak.
+
+    Raises:
+        bench.store.ResultsError: a results file of the run cannot be parsed (named).
+    """
+    run_dir = Path(run_dir)
+    results = store.read_results(run_dir)
+    if not results:
+        raise ValueError(f"{run_dir} has no finished cell to make a baseline from")
+    suite_path = run_dir / "suite.json"
+    suite = store.read_json(suite_path) if suite_path.exists() else {}
+    cells, used = {}, {}
+    for r in results:
+        entry: dict = {"status": r.get("status"), "peak_gflops": _peak(r), "metrics": {}}
+        for name, m in (r.get("metrics") or {}).items():
+            tol = tolerance_for(name, m.get("unit", ""), tolerances)
+            if tol is None or not _finite(m.get("value")):
+                continue
+            entry["metrics"][name] = {
+                "value": m["value"],
+                "unit": m.get("unit", ""),
+                "higher_is_better": bool(m.get("higher_is_better", True)),
+            }
+            used[name] = dataclasses.asdict(tol)
+        cells[r["cell"]["id"]] = entry
+    envs = [r.get("environment") for r in results if r.get("environment")]
+    return {
+        "format": FORMAT,
+        "suite": suite.get("name", run_dir.name),
+        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source_run": str(run_dir),
+        "environment": envs[0] if envs else {},
+        "tolerances": dict(sorted(used.items())),
+        "suite_speed_tolerance": dataclasses.asdict(SUITE_SPEED_TOLERANCE),
+        "cells": cells,
+    }
+
+
+def load_baseline(path: Path) -> dict:
+    """Read and validate a baseline file; errors name the file."""
+    data = store.read_json(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "cells" not in data:
+        raise store.ResultsError(
+            f"{path} is not a resdepth baseline (format {FORMAT}); write one with "
+            "python -m bench baseline RUN_DIR --out FILE"
+        )
+    return data
+
+
+# ---- comparison -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of the check table."""
+
+    cell: str
+    metric: str
+    baseline: float | None
+    now: float | None
+    unit: str
+    verdict: str  # ok, better, REGRESSED, MISSING, FAILED (cell not ok), new
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in ("REGRESSED", "MISSING", "FAILED")
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.now is None:
+            return None
+        return self.now - self.baseline
+
+
+def judge(base: float, now: float, higher: bool, tol: Tolerance) -> str:
+    """``ok``, ``better`` or ``REGRESSED`` for one value against its baseline."""
+    if not _finite(now):
+        return "REGRESSED"
+    if tol.kind == "exact":
+        return "ok" if now == base else "REGRESSED"
+    if tol.kind == "absolute":
+        worse = (base - now) if higher else (now - base)
+        if worse > tol.value + 1e-12:
+            return "REGRESSED"
+        return "better" if -worse > tol.value + 1e-12 else "ok"
+    # factor: compare the ratio of the values in the metric's direction
+    if base <= 0 or now <= 0:
+        return "ok" if now == base else "REGRESSED"
+    slowdown = base / now if higher else now / base
+    if slowdown > tol.value:
+        return "REGRESSED"
+    return "better" if slowdown < 1 / tol.value else "ok"
+
+
+def _tolerances(baseline: dict) -> dict[str, Tolerance]:
+    return {k: Tolerance(**v) for k, v in (baseline.get("tolerances") or {}).items()}
+
+
+def compare(baseline: dict, results: list[dict]) -> list[Row]:
+    """Judge every (cell, metric) of ``baseline`` against the run's ``results``."""
+    tolerances = _tolerances(baseline)
+    by_id = {(r.get("cell") or {}).get("id"): r for r in results}
+    rows: list[Row] = []
+    for cell_id, base in baseline["cells"].items():
+        result = by_id.get(cell_id)
+        if result is None:
+            rows.append(Row(cell_id, "(cell)", None, None, "", "MISSING", "not in the run"))
+            continue
+        status = result.get("status")
+        if status != "ok" and base.get("status") == "ok":
+            detail = result.get("error", "")
+            if result.get("diverged_step") is not None:
+                detail = f"at step {result['diverged_step']}: {detail}"
+            rows.append(Row(cell_id, "(cell)", None, None, "", "FAILED", f"{status} {detail}"))
+            continue
+        metrics = result.get("metrics") or {}
+        for name, b in base["metrics"].items():
+            unit = b.get("unit", "")
+            tol = tolerances.get(name) or tolerance_for(name, unit)
+            if tol is None:
+                continue
+            m = metrics.get(name)
+            if not isinstance(m, dict) or m.get("value") is None:
+                rows.append(Row(cell_id, name, b["value"], None, unit, "MISSING", "not recorded"))
+                continue
+            now, note = float(m["value"]), tol.describe()
+            if is_speed(unit):
+                now, note = _normalized(now, unit, base.get("peak_gflops"), _peak(result), tol)
+            verdict = judge(float(b["value"]), now, bool(b.get("higher_is_better", True)), tol)
+            rows.append(Row(cell_id, name, float(b["value"]), now, unit, verdict, note))
+    rows += suite_speed(rows, baseline)
+    for cell_id in sorted(map(str, by_id.keys() - baseline["cells"].keys())):
+        rows.append(Row(cell_id, "(cell)", None, None, "", "new", "not in the baseline"))
+    return rows
+
+
+def suite_speed(rows: list[Row], baseline: dict) -> list[Row]:
+    """One row per speed metric: the geometric mean over the cells that have it in both runs,
+    judged with the suite tolerance (a slowdown spread over every cell, each within noise)."""
+    tol = Tolerance(
+        **baseline.get("suite_speed_tolerance", dataclasses.asdict(SUITE_SPEED_TOLERANCE))
+    )
+    out = []
+    for name in dict.fromkeys(r.metric for r in rows if is_speed(r.unit)):
+        pairs = [
+            (r.baseline, r.now)
+            for r in rows
+            if r.metric == name and r.baseline and r.now and r.baseline > 0 and r.now > 0
+        ]
+        if len(pairs) < 2:
+            continue
+        unit = next(r.unit for r in rows if r.metric == name)
+        higher = next(
+            c["metrics"][name].get("higher_is_better", True)
+            for c in baseline["cells"].values()
+            if name in c["metrics"]
+        )
+        base = math.exp(sum(math.log(b) for b, _ in pairs) / len(pairs))
+        now = math.exp(sum(math.log(n) for _, n in pairs) / len(pairs))
+        verdict = judge(base, now, bool(higher), tol)
+        note = f"{tol.describe()}, geometric mean over {len(pairs)} cells"
+        out.append(Row(SUITE_ROW, name, base, now, unit, verdict, note))
+    return out
+
+
+def _normalized(now: float, unit: str, base_peak, now_peak, tol: Tolerance) -> tuple[float, str]:
+    """Rescale a speed value to the baseline machine's calibration peak, when both have one."""
+    if base_peak and now_peak:
+        scale = base_peak / now_peak
+        value = now * scale if unit == "samples/s" else now / scale
+        return value, f"{tol.describe()}, normalized by peak {now_peak:.3g}→{base_peak:.3g} GFLOP/s"
+    return now, f"{tol.describe()}, raw (no calibration peak in both runs)"
+
+
+def check_run(run_dir: Path, baseline_path: Path) -> list[Row]:
+    """Compare ``run_dir`` with the baseline file; an unreadable results file raises, named."""
+    return compare(load_baseline(Path(baseline_path)), store.read_results(Path(run_dir)))
+
+
+# ---- table ------------------------------------------------------------------------------------
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:.4g}" if unit != "fraction" else f"{value:.4f}"
+
+
+def _fmt_delta(row: Row) -> str:
+    d = row.delta
+    if d is None:
+        return "–"
+    if is_speed(row.unit) and row.baseline:
+        return f"{d:+.4g} ({100 * d / row.baseline:+.0f}%)"
+    return f"{d:+,.0f}" if row.unit == "count" else f"{d:+.4f}"
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    """Display strings: cell, metric, baseline, now, delta, verdict, tolerance/note."""
+    return [
+        [
+            r.cell,
+            r.metric + (f" ({r.unit})" if r.unit else ""),
+            _fmt(r.baseline, r.unit),
+            _fmt(r.now, r.unit),
+            _fmt_delta(r),
+            r.verdict,
+            r.note,
+        ]
+        for r in rows
+    ]
+
+
+HEADER = ["cell", "metric", "baseline", "now", "delta", "verdict", "tolerance / note"]
+
+
+def format_table(rows: list[Row], only_failed: bool = False) -> str:
+    """The check as a plain-text table (failures first when ``only_failed`` is False)."""
+    shown = (
+        [r for r in rows if r.failed] if only_failed else sorted(rows, key=lambda r: not r.failed)
+    )
+    body = table_rows(shown)
+    widths = [max(len(h), *(len(line[i]) for line in body)) for i, h in enumerate(HEADER)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in body
+    ]
+    return "\n".join(lines)
+
+
+def verdict_line(rows: list[Row]) -> str:
+    failed = [r for r in rows if r.failed]
+    cells = len({r.cell for r in rows} - {SUITE_ROW})
+    if failed:
+        bad = len({r.cell for r in failed} - {SUITE_ROW})
+        where = f"{bad} of {cells} cells"
+        if any(r.cell == SUITE_ROW for r in failed):
+            where += " and the suite's speed"
+        return f"FAIL: {len(failed)} regression(s) or missing result(s) in {where}"
+    return f"PASS: {len(rows)} checks over {cells} cells within tolerance"

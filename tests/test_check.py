@@ -1,0 +1,225 @@
+"""Regression checks: a degraded result (accuracy drop, slowdown, changed depth, lost cell) fails,
+an equal one passes, speed is normalized by each run's calibration peak, and the committed
+baselines match their suites."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import check, cli, store, suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def metric(value, unit="fraction", higher=True):
+    return {"value": value, "unit": unit, "higher_is_better": higher}
+
+
+def cell(cell_id, acc=0.8, params=1000, speed=500.0, peak=None, task="kws", **extra):
+    result = {
+        "status": "ok",
+        "cell": {"id": cell_id, "task": task, "seed": 0},
+        "environment": {"backend": "tensorflow"},
+        "metrics": {
+            "accuracy": metric(acc),
+            "macro_f1": metric(acc - 0.02),
+            "test_loss": metric(0.5, "nats", False),
+            "params": metric(params, "count", False),
+            "train_samples_per_s": metric(speed, "samples/s", True),
+            "latency_p50_ms": metric(4.0, "ms", False),
+            "train_seconds": metric(12.0, "s", False),
+            **extra,
+        },
+    }
+    if peak is not None:
+        result["speed"] = {"peak_gflops": peak}
+    return result
+
+
+def write_run(run_dir, results, name="fake"):
+    store.write_json(run_dir / "suite.json", {"name": name, "seeds": [0]})
+    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
+    for r in results:
+        store.write_json(store.cell_path(run_dir, r["cell"]["id"]), r)
+    return run_dir
+
+
+BASE = [cell("a-d1-res"), cell("a-d2-res", acc=0.9, params=2000)]
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    return check.make_baseline(write_run(tmp_path / "base", BASE))
+
+
+def verdicts(rows):
+    return {(r.cell, r.metric): r.verdict for r in rows}
+
+
+def test_baseline_holds_checked_metrics_with_tolerances(baseline):
+    assert baseline["suite"] == "fake" and set(baseline["cells"]) == {"a-d1-res", "a-d2-res"}
+    kept = baseline["cells"]["a-d1-res"]["metrics"]
+    # test_loss has no tolerance and train_seconds is declared unchecked; speed is found by unit
+    assert set(kept) == {"accuracy", "macro_f1", "params", "train_samples_per_s", "latency_p50_ms"}
+    assert baseline["tolerances"]["params"] == {"kind": "exact", "value": 0.0}
+    assert baseline["tolerances"]["latency_p50_ms"]["kind"] == "factor"
+
+
+def test_an_equal_run_passes(baseline):
+    rows = check.compare(baseline, copy.deepcopy(BASE))
+    assert rows and not any(r.failed for r in rows)
+    assert set(verdicts(rows).values()) == {"ok"}
+    assert check.verdict_line(rows).startswith("PASS")
+
+
+def test_an_accuracy_drop_beyond_tolerance_fails_and_a_small_one_passes(baseline):
+    run = copy.deepcopy(BASE)
+    run[0]["metrics"]["accuracy"]["value"] -= 0.01
+    assert not any(r.failed for r in check.compare(baseline, run))
+    run[0]["metrics"]["accuracy"]["value"] -= 0.05
+    rows = check.compare(baseline, run)
+    assert verdicts(rows)[("a-d1-res", "accuracy")] == "REGRESSED"
+    assert verdicts(rows)[("a-d2-res", "accuracy")] == "ok"
+    text = check.format_table(rows)
+    first = text.splitlines()[2]  # failures first
+    assert "a-d1-res" in first and "accuracy" in first and "-0.0600" in first
+    assert "REGRESSED" in first
+
+
+def test_direction_is_honoured_for_lower_is_better():
+    tol = check.Tolerance("absolute", 0.03)
+    assert check.judge(0.30, 0.40, False, tol) == "REGRESSED"  # WER up
+    assert check.judge(0.30, 0.20, False, tol) == "better"  # WER down
+    assert check.judge(0.30, 0.32, False, tol) == "ok"
+    assert check.judge(0.80, float("nan"), True, tol) == "REGRESSED"
+
+
+def test_a_changed_depth_fails_through_params(baseline):
+    run = copy.deepcopy(BASE)
+    run[1]["metrics"]["params"]["value"] = 2001
+    assert verdicts(check.compare(baseline, run))[("a-d2-res", "params")] == "REGRESSED"
+
+
+def test_a_slowdown_fails_and_noise_passes(baseline):
+    run = copy.deepcopy(BASE)
+    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 1.5  # noisy machine
+    run[1]["metrics"]["latency_p50_ms"]["value"] = 4.0 * 1.5
+    assert not any(r.failed for r in check.compare(baseline, run))
+    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 4  # a layer made 4x slower
+    run[1]["metrics"]["latency_p50_ms"]["value"] = 4.0 * 4
+    rows = check.compare(baseline, run)
+    v = verdicts(rows)
+    assert v[("a-d1-res", "train_samples_per_s")] == "REGRESSED"
+    assert v[("a-d2-res", "latency_p50_ms")] == "REGRESSED"
+    row = next(r for r in rows if r.metric == "train_samples_per_s" and r.failed)
+    assert "raw" in row.note  # no calibration in either run: said so
+    assert "(-75%)" in check.format_table(rows)
+
+
+def test_a_slowdown_of_every_cell_fails_over_the_suite(baseline):
+    run = copy.deepcopy(BASE)
+    for r in run:  # each cell within its own tolerance, but the whole model 1.8x slower
+        r["metrics"]["train_samples_per_s"]["value"] = 500.0 / 1.8
+    rows = check.compare(baseline, run)
+    assert verdicts(rows)[("a-d1-res", "train_samples_per_s")] == "ok"
+    suite_row = next(r for r in rows if r.cell == "(suite)" and r.metric == "train_samples_per_s")
+    assert suite_row.verdict == "REGRESSED" and "geometric mean over 2 cells" in suite_row.note
+    assert suite_row.now == pytest.approx(500.0 / 1.8)
+    # noise on one cell only: the suite's geometric mean stays within tolerance
+    run = copy.deepcopy(BASE)
+    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 2
+    rows = check.compare(baseline, run)
+    assert not any(r.failed for r in rows)
+
+
+def test_speed_is_normalized_by_the_calibration_peak(tmp_path):
+    base = check.make_baseline(write_run(tmp_path / "b", [cell("x", speed=600.0, peak=20.0)]))
+    # the whole machine is 3x slower (calibration too): not a regression
+    slow_machine = [cell("x", speed=200.0, peak=20.0 / 3)]
+    rows = check.compare(base, slow_machine)
+    assert not any(r.failed for r in rows)
+    row = next(r for r in rows if r.metric == "train_samples_per_s")
+    assert row.now == pytest.approx(600.0) and "normalized" in row.note
+    # same machine speed, the model 3x slower: a regression
+    slow_model = [cell("x", speed=200.0, peak=20.0)]
+    assert verdicts(check.compare(base, slow_model))[("x", "train_samples_per_s")] == "REGRESSED"
+    # latency (lower is better) is scaled the other way
+    lat = [cell("x", speed=600.0, peak=10.0)]
+    lat[0]["metrics"]["latency_p50_ms"]["value"] = 8.0
+    rows = check.compare(base, lat)
+    assert next(r for r in rows if r.metric == "latency_p50_ms").now == pytest.approx(4.0)
+
+
+def test_a_missing_cell_or_metric_fails_and_a_new_cell_does_not(baseline):
+    run = copy.deepcopy(BASE[:1])
+    del run[0]["metrics"]["macro_f1"]
+    run.append(cell("a-d3-res"))
+    v = verdicts(check.compare(baseline, run))
+    assert v[("a-d2-res", "(cell)")] == "MISSING"
+    assert v[("a-d1-res", "macro_f1")] == "MISSING"
+    assert v[("a-d3-res", "(cell)")] == "new"
+
+
+def test_a_diverged_cell_fails_with_its_step(baseline):
+    run = copy.deepcopy(BASE)
+    run[1] = {
+        "status": "diverged",
+        "cell": run[1]["cell"],
+        "error": "loss became non-finite at step 7 (epoch 1)",
+        "diverged_step": 7,
+    }
+    rows = check.compare(baseline, run)
+    bad = [r for r in rows if r.failed]
+    assert len(bad) == 1 and bad[0].verdict == "FAILED" and "at step 7" in bad[0].note
+
+
+def test_tolerances_are_validated():
+    with pytest.raises(ValueError, match="kind"):
+        check.Tolerance("percent", 1.0)
+    with pytest.raises(ValueError, match=">= 1"):
+        check.Tolerance("factor", 0.5)
+    assert check.tolerance_for("std_si_map", "fraction").kind == "absolute"
+    assert check.tolerance_for("infer_samples_per_s", "samples/s") == check.SPEED_TOLERANCE
+    assert check.tolerance_for("test_loss", "nats") is None
+
+
+def test_cli_baseline_then_check_pass_and_fail(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", copy.deepcopy(BASE))
+    out = tmp_path / "baseline.json"
+    assert cli.main(["baseline", str(run_dir), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["format"] == check.FORMAT
+    assert cli.main(["check", str(run_dir), "--baseline", str(out)]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+    worse = copy.deepcopy(BASE)
+    worse[0]["metrics"]["accuracy"]["value"] = 0.5
+    worse_dir = write_run(tmp_path / "worse", worse)
+    assert cli.main(["check", str(worse_dir), "--baseline", str(out)]) == 1
+    text = capsys.readouterr().out
+    for word in ("cell", "metric", "baseline", "now", "delta", "verdict", "REGRESSED", "FAIL"):
+        assert word in text
+
+
+def test_cli_names_an_unparsable_results_file(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", copy.deepcopy(BASE))
+    out = tmp_path / "baseline.json"
+    assert cli.main(["baseline", str(run_dir), "--out", str(out)]) == 0
+    (run_dir / "cells" / "broken.json").write_text('{"status": "o')
+    assert cli.main(["check", str(run_dir), "--baseline", str(out)]) == 2
+    assert "broken.json" in capsys.readouterr().err
+    (tmp_path / "notbaseline.json").write_text("{}")
+    assert cli.main(["check", str(run_dir), "--baseline", str(tmp_path / "notbaseline.json")]) == 2
+    assert "not a resdepth baseline" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_committed_baselines_cover_their_suites(name):
+    """A suite edit (new depth, renamed preset) must come with a regenerated baseline."""
+    baseline = check.load_baseline(ROOT / "bench" / "baselines" / f"{name}.json")
+    ids = {c.id for c in suite.load(name).cells()}
+    assert set(baseline["cells"]) == ids, "regenerate: see README 'Regression checks'"
+    for entry in baseline["cells"].values():
+        assert entry["status"] == "ok"
+        assert {"accuracy", "params", "train_samples_per_s"} <= set(entry["metrics"])

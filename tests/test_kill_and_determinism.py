@@ -1,0 +1,144 @@
+"""Across processes: two runs with the same seed give identical metrics on CPU, and a run killed
+with SIGKILL in the middle of a cell resumes to the same results as an uninterrupted one.
+
+The suite is a cheap subset of ``smoke`` (same corpus, one depth, residual and plain, 2 epochs),
+run through the real command line in fresh Python processes, so nothing is shared in memory. The
+second run is the one that gets killed: its first cell, finished before the kill, is compared with
+the first run's for determinism; its resumed end state with the whole first run.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import check, store
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = """
+name = "tiny"
+description = "Smoke cells, two epochs: determinism and kill/resume tests."
+seeds = [0]
+
+[train]
+epochs = 2
+batch_size = 32
+learning_rate = 5e-3
+warmup_epochs = 0.5
+patience = 2
+
+[[experiment]]
+task = "kws"
+dataset = "synth-words"
+dataset_options = { profile = "tiny" }
+models = [{ preset = "tc-resnet8", depths = [1], residual = [true, false] }]
+"""
+
+
+def _suite(path: Path) -> Path:
+    path.write_text(SUITE)
+    return path
+
+
+def _command(suite: Path, out: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-u", "-m", "bench", "run", "--suite", str(suite), "--out", str(out),
+            "--cache-dir", str(cache), "--quiet", "--no-report"]  # fmt: skip
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow",
+            "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+
+
+def _run(suite: Path, out: Path, cache: Path) -> None:
+    done = subprocess.run(
+        _command(suite, out, cache), cwd=ROOT, env=_env(), capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def outcome(run_dir: Path) -> dict:
+    """Everything a cell computes that must not depend on the process or on timing: every
+    metric except speed, the loss curve, the confusion matrix and the gradient summary."""
+    out = {}
+    for r in store.read_results(run_dir):
+        metrics = {
+            k: m["value"] for k, m in r["metrics"].items() if not check.is_speed(m.get("unit", ""))
+        }
+        flow = {k: v for k, v in r["gradient_flow"].items() if k in ("init", "end")}
+        out[r["cell"]["id"]] = {
+            "status": r["status"],
+            "metrics": metrics,
+            "history": r["history"],
+            "confusion_matrix": r["confusion_matrix"],
+            "gradient_flow": flow,
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(suite file, corpus cache, the first uninterrupted run)."""
+    root = tmp_path_factory.mktemp("tiny")
+    suite = _suite(root / "tiny.toml")
+    cache = root / "cache"
+    _run(suite, root / "a", cache)
+    return suite, cache, root / "a"
+
+
+@pytest.fixture(scope="module")
+def killed(tiny, tmp_path_factory):
+    """A second run of the same suite, SIGKILLed while training its second cell, then resumed:
+    (run directory, the files finished before the kill with their bytes)."""
+    suite, cache, _ = tiny
+    out = tmp_path_factory.mktemp("killed") / "run"
+    proc = subprocess.Popen(
+        _command(suite, out, cache), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    try:
+        for line in proc.stdout:  # wait until the second cell has started training
+            lines.append(line)
+            if line.startswith("[2/2]") and line.rstrip().endswith("training"):
+                break
+        else:
+            pytest.fail("the run ended before its second cell started:\n" + "".join(lines))
+        time.sleep(3)  # inside the second cell's training
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    cells = sorted((out / "cells").glob("*.json"))
+    assert len(cells) == 1, "SIGKILL came after the second cell finished; the test proves nothing"
+    finished = {p.name: p.read_bytes() for p in cells}
+    _run(suite, out, cache)
+    return out, finished
+
+
+def test_two_runs_with_the_same_seed_give_identical_metrics(tiny, killed):
+    """The first cell of the second run was trained by another process than the first run's."""
+    _, _, first = tiny
+    second, finished = killed
+    a, b = outcome(first), outcome(second)
+    assert len(a) == 2 and all(c["status"] == "ok" for c in a.values())
+    (name,) = finished
+    cell_id = name.removesuffix(".json")
+    assert json.dumps(a[cell_id], sort_keys=True) == json.dumps(b[cell_id], sort_keys=True)
+
+
+def test_sigkill_mid_cell_then_resume_equals_an_uninterrupted_run(tiny, killed):
+    _, _, uninterrupted = tiny
+    out, finished = killed
+    for name, before in finished.items():  # the finished cell is kept untouched
+        assert (out / "cells" / name).read_bytes() == before
+    assert len(list((out / "cells").glob("*.json"))) == 2
+    assert outcome(out) == outcome(uninterrupted)
