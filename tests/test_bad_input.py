@@ -27,6 +27,18 @@ SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 HANG_SECONDS = 20
+SCRATCH: list[Path] = []  # the module's temporary folder (pytest cleans old ones up)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scratch(tmp_path_factory):
+    SCRATCH[:] = [tmp_path_factory.mktemp("bad-input")]
+
+
+def _folder(prefix: str) -> Path:
+    """A fresh folder per hypothesis example (function-scoped fixtures are not reset between
+    examples)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=SCRATCH[0]))
 
 
 @contextlib.contextmanager
@@ -65,7 +77,7 @@ def wav_bytes(samples: np.ndarray, rate: int, subtype: str = "PCM_16", fmt: str 
 
 
 def _write(data: bytes, suffix: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="badinput-"))
+    folder = _folder("clip-")
     path = folder / f"clip{suffix}"
     path.write_bytes(data)
     return path
@@ -142,7 +154,7 @@ BAD_FILE = st.one_of(
 @SETTINGS
 @given(bad=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 6), BAD_FILE), max_size=8))
 def test_fsdd_loader_skips_and_names_every_bad_file(bad):
-    root = Path(tempfile.mkdtemp(prefix="fsdd-"))
+    root = _folder("fsdd-")
     for speaker in ("ann", "ben"):
         for digit in range(3):
             for take in range(7):
@@ -179,7 +191,7 @@ TRANSCRIPT = st.one_of(
     raw_trans=st.one_of(st.none(), st.binary(max_size=200)),
 )
 def test_librispeech_loader_with_empty_transcripts_and_bad_audio(texts, broken, raw_trans):
-    root = Path(tempfile.mkdtemp(prefix="ls-"))
+    root = _folder("ls-")
     for subset in ("train-x", "dev-x", "test-x"):
         folder = root / subset / "19" / "198"
         folder.mkdir(parents=True)
