@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import check, store
+from bench import metrics as metrics_module
+from bench import store
 
 pytestmark = pytest.mark.slow
 
@@ -67,11 +68,12 @@ def _run(suite: Path, out: Path, cache: Path) -> None:
 
 def outcome(run_dir: Path) -> dict:
     """Everything a cell computes that must not depend on the process or on timing: every
-    metric except speed, the loss curve, the confusion matrix and the gradient summary."""
+    metric except those read off a clock (``MetricSpec.timed``), the loss curve, the confusion
+    matrix and the gradient summary."""
     out = {}
     for r in store.read_results(run_dir):
         metrics = {
-            k: m["value"] for k, m in r["metrics"].items() if not check.is_speed(m.get("unit", ""))
+            k: m["value"] for k, m in r["metrics"].items() if not metrics_module.METRICS[k].timed
         }
         flow = {k: v for k, v in r["gradient_flow"].items() if k in ("init", "end")}
         out[r["cell"]["id"]] = {
