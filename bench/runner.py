@@ -272,6 +272,6 @@ def _headline(result: dict) -> str:
     parts = [
         f"{k}={v['value']:.4g}"
         for k, v in result["metrics"].items()
-        if k in ("accuracy", "macro_f1", "wer", "map")
+        if k in ("accuracy", "macro_f1", "wer", "map", "train_samples_per_s")
     ]
     return f"ok in {result['wall_seconds']:.0f}s, " + ", ".join(parts)

@@ -8,8 +8,9 @@ Every figure here is taken in the process that trains the cell, on the backend K
 - ``StepTimer``: a callback timing every training step (the loss is read back, which waits for
   the step on asynchronous backends such as JAX). The first ``warmup`` steps carry the trace and
   compile; their excess over the median is reported as compile time, apart from throughput.
-- Data wait: ``stamped`` tags each batch with the time the input pipeline finished it; a step
-  waited on data when its batch was finished after the step began.
+- Data wait: ``pipeline_wait`` times how long a consumer blocks on the training pipeline when it
+  pulls a batch every median step, outside the training steps (a stamping op inside the steps
+  would run in step with them under op determinism and slow every step).
 - ``inference``: batch-1 latency (p50, p90) and large-batch throughput of a trained model.
 
 Training FLOPs are counted as three forward passes per example (forward, and a backward pass of
@@ -31,6 +32,7 @@ TRAIN_FLOPS_FACTOR = 3  # forward + backward (about twice the forward) per train
 LATENCY_RUNS = 30
 THROUGHPUT_BATCH = 256
 THROUGHPUT_RUNS = 5
+WAIT_PROBE_BATCHES = 20
 
 
 def _sync(value) -> np.ndarray:
@@ -63,44 +65,39 @@ def percentiles(values, qs=(10, 50, 90)) -> dict[str, float]:
     return {f"p{q}": float(np.percentile(arr, q)) if arr.size else float("nan") for q in qs}
 
 
-class BatchStamps:
-    """Times at which the input pipeline finished each batch, in the order it made them."""
+def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) -> float:
+    """Share of step time a consumer of ``ds`` spends blocked on it, at a step of ``step_seconds``.
 
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def stamp(self) -> np.float64:
-        now = time.perf_counter()
-        self.times.append(now)
-        return np.float64(now)
-
-
-def stamped(ds, stamps: BatchStamps):
-    """``ds`` with each element's completion time recorded in ``stamps`` (elements unchanged).
-
-    Put it after the batching and before the prefetch: a batch then counts as ready when the
-    pipeline has made it, and the prefetch buffer is what hides the pipeline from the model.
+    Pulls ``batches`` batches from a fresh iterator, idling ``step_seconds`` after each (the
+    model's median step, during which the pipeline's prefetch can work ahead), and times each
+    blocking ``next``. Used for training cells, whose steps must not carry a stamping op: under
+    TensorFlow op determinism a stateful op in the pipeline runs in step with the consumer and
+    would slow every step. The first batch (iterator start, shuffle-buffer fill) is left out.
     """
-    import tensorflow as tf
-
-    def tag(*element):
-        t = tf.py_function(stamps.stamp, [], tf.float64)
-        with tf.control_dependencies([t]):
-            out = tf.nest.map_structure(tf.identity, element)
-        return out if len(element) > 1 else out[0]
-
-    return ds.map(tag)
+    it = iter(ds)
+    next(it)
+    blocked = []
+    for _ in range(batches):
+        time.sleep(step_seconds)
+        t0 = time.perf_counter()
+        try:
+            next(it)
+        except StopIteration:
+            break
+        blocked.append(time.perf_counter() - t0)
+    if not blocked:
+        raise ValueError("the pipeline yielded a single batch; no wait to measure")
+    return float(np.sum(blocked) / (np.sum(blocked) + len(blocked) * step_seconds))
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Wall time of every training step; with ``stamps``, the part of it spent waiting on data.
+    """Wall time of every training step.
 
     Put it first in the callback list, so its end stamp is taken before other callbacks run.
     """
 
-    def __init__(self, stamps: BatchStamps | None = None, warmup: int = WARMUP_STEPS) -> None:
+    def __init__(self, warmup: int = WARMUP_STEPS) -> None:
         super().__init__()
-        self.stamps = stamps
         self.warmup = warmup
         self.begins: list[float] = []
         self.ends: list[float] = []
@@ -120,18 +117,8 @@ class StepTimer(keras.callbacks.Callback):
         n = min(len(self.begins), len(self.ends))
         return np.subtract(self.ends[:n], self.begins[:n])
 
-    def waits(self) -> np.ndarray | None:
-        """Per step: how long it waited for its batch after it began (0 when it was ready)."""
-        if self.stamps is None:
-            return None
-        n = min(len(self.begins), len(self.ends))
-        ready = np.asarray(self.stamps.times[:n], dtype=float)
-        if len(ready) < n:  # every consumed batch was stamped; anything else is a wiring bug
-            raise RuntimeError(f"{n} steps but only {len(ready)} batches stamped")
-        return np.clip(ready - np.asarray(self.begins[:n]), 0.0, self.seconds)
-
     def summary(self, batch_size: int) -> dict:
-        """Step-time percentiles, median throughput, compile time and data-wait share.
+        """Step-time percentiles, median throughput and compile time.
 
         The first ``warmup`` steps (fewer when the run is shorter, always leaving one) are left
         out of the statistics; their excess over the median is the compile time.
@@ -142,16 +129,12 @@ class StepTimer(keras.callbacks.Callback):
         warmup = min(self.warmup, len(seconds) - 1)
         steady = seconds[warmup:]
         median = float(np.median(steady))
-        waits = self.waits()
         return {
             "steps": int(len(seconds)),
             "warmup_steps": warmup,
             "step_seconds": percentiles(steady),
             "compile_seconds": float(max(0.0, np.sum(seconds[:warmup] - median))),
             "train_samples_per_s": batch_size / median,
-            "data_wait_share": (
-                float(np.sum(waits[warmup:]) / np.sum(steady)) if waits is not None else None
-            ),
         }
 
 
@@ -205,7 +188,8 @@ def cell_speed(
     Args:
         model: the trained model as saved (raw audio in); it must be compiled (``jit_compile``
             is read from it).
-        step_timing: ``StepTimer.summary`` of its training.
+        step_timing: ``StepTimer.summary`` of its training, with ``data_wait_share`` added
+            (``pipeline_wait``).
         example: one input for the latency measurement, without batch axis.
         samples: input samples per training example for the FLOP count (default: the example's).
         jit_compile: whether training ran XLA-compiled (default: ``model.jit_compile``).
@@ -230,6 +214,7 @@ def cell_speed(
         "infer_samples_per_s": served["infer_samples_per_s"],
         "utilization": utilization(per_example, rate, peak),
         "data_wait_share": step_timing["data_wait_share"],
+        "data_wait_method": "pipeline probe at the median step",
         "backend": keras.backend.backend(),
         "jit_compile": bool(
             getattr(model, "jit_compile", False) if jit_compile is None else jit_compile

@@ -61,7 +61,7 @@ class FitResult:
     train_seconds: float
     best_epoch: int
     steps: int
-    step_timing: dict  # ``speed.StepTimer.summary``: step percentiles, throughput, data wait
+    step_timing: dict  # ``speed.StepTimer.summary`` and the data-wait share
 
 
 def compile_model(
@@ -112,16 +112,15 @@ def build_state(model: keras.Model, dataset) -> None:
 def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callbacks=()) -> FitResult:
     """Fit with early stopping on validation loss and restore the best weights.
 
-    Every step is timed (``speed.StepTimer``, first in the callback list) and every training
-    batch stamped when the pipeline hands it over, so the result carries the step-time
-    percentiles, the median throughput after warm-up and the share of step time spent waiting
-    on data.
+    Every step is timed (``speed.StepTimer``, first in the callback list), so the result carries
+    the step-time percentiles and the median throughput after warm-up; then the share of step
+    time spent waiting on data is measured on the training pipeline at that median step
+    (``speed.pipeline_wait``), outside the training steps.
 
     Raises:
         Diverged: when the training loss becomes NaN or infinite.
     """
-    stamps = speed.BatchStamps()
-    timer = speed.StepTimer(stamps)
+    timer = speed.StepTimer()
     watch = _Watch()
     stop = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=cfg.patience, restore_best_weights=True
@@ -129,7 +128,7 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
     t0 = time.perf_counter()
     build_state(model, val_ds)
     hist = model.fit(
-        speed.stamped(train_ds, stamps),
+        train_ds,
         validation_data=val_ds,
         epochs=cfg.epochs,
         callbacks=[timer, watch, stop, *callbacks],
@@ -140,13 +139,17 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
     if watch.diverged is not None:
         raise watch.diverged
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    step_timing = timer.summary(cfg.batch_size)
+    step_timing["data_wait_share"] = speed.pipeline_wait(
+        train_ds, step_timing["step_seconds"]["p50"]
+    )
     return FitResult(
         history=history,
         epoch_seconds=watch.epoch_seconds,
         train_seconds=seconds,
         best_epoch=int(stop.best_epoch) + 1,
         steps=watch._step,
-        step_timing=timer.summary(cfg.batch_size),
+        step_timing=step_timing,
     )
 
 

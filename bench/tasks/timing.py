@@ -32,11 +32,10 @@ def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     train.compile_model(
         model, cfg, steps, loss=kws.LOSS, metrics=["accuracy"], jit_compile=cell.jit_compile
     )
-    stamps = speed.BatchStamps()
-    timer = speed.StepTimer(stamps)
+    timer = speed.StepTimer()
     train_ds = batches(data.train, cfg.batch_size, shuffle_seed=cell.seed).repeat()
     hist = model.fit(
-        speed.stamped(train_ds, stamps),
+        train_ds,
         epochs=1,
         steps_per_epoch=steps,
         callbacks=[timer],
@@ -47,6 +46,9 @@ def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     if not np.isfinite(loss):
         raise train.Diverged(len(timer.seconds), 0)
     step_timing = timer.summary(cfg.batch_size)
+    step_timing["data_wait_share"] = speed.pipeline_wait(
+        train_ds, step_timing["step_seconds"]["p50"]
+    )
     result = {
         "metrics": {
             "train_samples_per_s": metrics.record(
