@@ -3,7 +3,6 @@ the digits said, lengths that add up, determinism, bad files counted; and (marke
 real five-speaker copy."""
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -183,13 +182,10 @@ REAL = Path(
 def test_real_copy():
     if not REAL.is_dir():
         pytest.skip(f"FSDD copy not found at {REAL} (set RESDEPTH_FSDD)")
-    t0 = time.perf_counter()
     data = fd.load(fd.Config(), REAL, None)
-    seconds = time.perf_counter() - t0
     assert data.skipped.count == 0
     assert data.info["speakers"] == ["george", "jackson", "nicolas", "theo", "yweweler"]
     assert data.info["recordings"]["test"] == 5 * 10 * 5
     assert data.summary()["sizes"] == {"train": 2000, "val": 200, "test": 500}
     mean = np.mean([len(a) for a in data.test.audio]) / SAMPLE_RATE
     assert 1.5 < mean < 4.5
-    assert seconds < 30, f"assembling the FSDD digit strings took {seconds:.1f}s"
