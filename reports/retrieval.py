@@ -95,7 +95,8 @@ def qbe_blocks(ctx: Context, task: str, section: Section) -> None:
         ),
         f"Query-by-example precision-recall of the best {tables.kind_of(best)} cell by {metric}, "
         f"{best['cell']['id']} ({metric} {best['metrics'][metric]['value']:.3f}): interpolated "
-        "precision averaged over queries.",
+        "precision averaged over queries. Look for: how much precision is kept at high recall, "
+        "and the gap the speaker's own items make.",
     )
     table = search_table(best)
     if table:
@@ -150,7 +151,8 @@ def std_blocks(ctx: Context, task: str, section: Section) -> None:
         f"Spoken term detection precision-recall of the best {tables.kind_of(best)} cell, "
         f"{best['cell']['id']} (mAP {best['metrics']['std_map']['value']:.3f}, WER "
         f"{best['metrics'].get('wer', {}).get('value', float('nan')):.3f}): interpolated "
-        "precision averaged over terms.",
+        "precision averaged over terms. Look for: where precision falls; the hardest terms "
+        "below are the ones that pull it down.",
     )
     table = hardest_table(best)
     if table:

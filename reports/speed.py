@@ -239,11 +239,12 @@ def section(ctx: Context) -> Section | None:
         quality_vs_latency(kws, "accuracy", True),
         "Keyword spotting: test accuracy against batch-1 latency (log scale); the dashed line "
         "is the Pareto front (no other model is both faster and more accurate), labelled by "
-        "depth.",
+        "depth. Look for: the models on the front, and whether they are residual.",
     )
     asr = df[df["task"] == "asr"]
     out.figure(
         quality_vs_latency(asr, "wer", False),
-        "Speech recognition: test WER against batch-1 latency (log scale) with its Pareto front.",
+        "Speech recognition: test WER against batch-1 latency (log scale) with its Pareto front. "
+        "Look for: the models on the front, and whether they are residual.",
     )
     return out
