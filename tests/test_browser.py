@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_reports import all_cells, make_cell, metric, write_run
+from test_reports import all_cells, make_asr_cell, make_cell, metric, write_run
 
 from bench import store
 from reports import html
@@ -102,9 +102,7 @@ def complete_run(run_dir: Path) -> Path:
     oom.update(status="oom", error="ResourceExhaustedError: OOM when allocating tensor")
     cells.append(oom)
     for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
-        r = make_cell("tc-resnet8", depth, residual, 0)
-        kind = "res" if residual else "plain"
-        r["cell"].update(task="asr", id=f"asr-s-tc-resnet8-d{depth}-{kind}-s0", experiment="s")
+        r = make_asr_cell(depth, residual, "s")
         wer = 0.30 - 0.1 * depth if residual else 0.30 + 0.05 * depth
         r["metrics"] = {
             "wer": metric(wer, "fraction", False),

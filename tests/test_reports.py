@@ -112,6 +112,15 @@ def make_cell(preset, depth, residual, seed):
     return result
 
 
+def make_asr_cell(depth: int, residual: bool, experiment: str) -> dict:
+    """A tc-resnet8 cell of the ``asr`` task in ``experiment`` (metrics left to the caller)."""
+    r = make_cell("tc-resnet8", depth, residual, 0)
+    kind = "res" if residual else "plain"
+    cell_id = f"asr-{experiment}-tc-resnet8-d{depth}-{kind}-s0"
+    r["cell"].update(task="asr", id=cell_id, experiment=experiment)
+    return r
+
+
 def all_cells():
     return [
         make_cell(p, d, r, s) for p in PRESETS for d in DEPTHS for r in (True, False) for s in SEEDS
@@ -290,9 +299,7 @@ def test_unparsable_cell_file_is_named(tmp_path):
 def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
     cells = []
     for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
-        r = make_cell("tc-resnet8", depth, residual, 0)
-        kind = "res" if residual else "plain"
-        r["cell"].update(task="asr", id=f"asr-s-tc-resnet8-d{depth}-{kind}-s0", experiment="s")
+        r = make_asr_cell(depth, residual, "s")
         wer = 0.30 - 0.1 * depth if residual else 0.30 + 0.05 * depth
         r["metrics"] = {
             "wer": metric(wer, "fraction", False),
@@ -321,9 +328,7 @@ def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
 def test_asr_section_shows_term_detection_beside_wer_and_the_hardest_terms(tmp_path):
     cells = []
     for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
-        r = make_cell("tc-resnet8", depth, residual, 0)
-        kind = "res" if residual else "plain"
-        r["cell"].update(task="asr", id=f"asr-t-tc-resnet8-d{depth}-{kind}-s0", experiment="t")
+        r = make_asr_cell(depth, residual, "t")
         std = 0.6 + 0.1 * depth if residual else 0.5
         r["metrics"] = {
             "wer": metric(0.5 - 0.1 * depth, "fraction", False),
