@@ -142,11 +142,17 @@ def per_layer(model: keras.Model, example: int | tuple[int, ...]) -> dict[str, i
             many samples.
 
     Shapes are propagated with each layer's ``compute_output_spec`` from an input of shape
-    ``(1, *example)``, so the count follows the model's real strides, paddings and pools.
+    ``(1, *example)``, so the count follows the model's real strides, paddings and pools. A
+    looped stack of blocks (``models.repeat.Repeat``) counts its block once per copy.
     """
-    (inp,) = model.inputs
     example = (int(example),) if isinstance(example, (int, np.integer)) else tuple(example)
-    shapes = {id(inp): (1, *example)}
+    return _walk(model, [(1, *example)])
+
+
+def _walk(model: keras.Model, in_shapes: list[tuple]) -> dict[str, int]:
+    from models.repeat import Repeat
+
+    shapes = {id(t): s for t, s in zip(model.inputs, in_shapes, strict=True)}
     counts: dict[str, int] = {}
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -154,10 +160,13 @@ def per_layer(model: keras.Model, example: int | tuple[int, ...]) -> dict[str, i
         ins = _as_list(layer.input)
         in_shapes = [shapes[id(t)] for t in ins]
         specs = [keras.KerasTensor(s, dtype=t.dtype) for s, t in zip(in_shapes, ins, strict=True)]
-        out = layer.compute_output_spec(specs if len(specs) > 1 else specs[0])
-        (out,) = _as_list(out)
-        shapes[id(layer.output)] = tuple(out.shape)
-        counts[layer.name] = layer_flops(layer, in_shapes, tuple(out.shape))
+        outs = _as_list(layer.compute_output_spec(specs if len(specs) > 1 else specs[0]))
+        for t, o in zip(_as_list(layer.output), outs, strict=True):
+            shapes[id(t)] = tuple(o.shape)
+        if isinstance(layer, Repeat):
+            counts[layer.name] = layer.count * sum(_walk(layer.template, in_shapes).values())
+        else:
+            counts[layer.name] = layer_flops(layer, in_shapes, tuple(outs[0].shape))
     return counts
 
 

@@ -30,12 +30,65 @@ VANISHED = 1e-3  # a block is "vanished" below this fraction of the largest bloc
 
 
 def layer_table(model: keras.Model) -> pd.DataFrame:
-    """One row per trainable weight tensor: its layer, block index and depth from the input."""
-    # A weight path ends in ".../<layer>/<weight>", also inside a wrapper model (e.g. CTC).
-    names = [w.path.split("/")[-2] for w in model.trainable_weights]
-    blocks = [_block_of(n) for n in names]
-    order = {n: i for i, n in enumerate(dict.fromkeys(names))}
-    return pd.DataFrame({"layer": names, "block": blocks, "depth": [order[n] for n in names]})
+    """One row per trainable weight tensor, or per copy of a looped block's stacked tensor.
+
+    Columns: ``layer``, ``block`` index, ``depth`` from the input, and where the row's values
+    live: ``tensor`` (index into ``model.trainable_weights``) and ``copy`` (row of a
+    ``models.repeat.Repeat`` stacked tensor, or -1). A looped model gets the same rows as the
+    unrolled one.
+    """
+    index = {id(w): k for k, w in enumerate(model.trainable_weights)}
+    looped = {id(w): r for r in _repeats(model) for w in r.stacked}
+    rows, done = [], set()
+    for k, w in enumerate(model.trainable_weights):
+        if id(w) not in looped:
+            # A weight path ends in ".../<layer>/<weight>", also inside a wrapper (e.g. CTC).
+            rows.append((w.path.split("/")[-2], k, -1))
+            continue
+        repeat = looped[id(w)]
+        if id(repeat) in done:
+            continue
+        done.add(id(repeat))  # all its copies now, in block order, so depth follows the blocks
+        learned = [(j, v) for j, v in enumerate(repeat.stacked) if id(v) in index]
+        rows += [
+            (repeat.layer_name(j, c), index[id(v)], c)
+            for c in range(repeat.count)
+            for j, v in learned
+        ]
+    t = pd.DataFrame(rows, columns=["layer", "tensor", "copy"])
+    depth = {n: i for i, n in enumerate(dict.fromkeys(t["layer"]))}
+    return t.assign(block=[_block_of(n) for n in t["layer"]], depth=[depth[n] for n in t["layer"]])[
+        ["layer", "block", "depth", "tensor", "copy"]
+    ]
+
+
+def _repeats(model) -> list:
+    """Every ``Repeat`` layer inside ``model``, nested models included."""
+    from models.repeat import Repeat
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, Repeat):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += _repeats(layer)
+    return found
+
+
+def _squares(arrays: list[np.ndarray], table: pd.DataFrame) -> np.ndarray:
+    """Sum of squares of each table row's values: a whole tensor, or one copy of a stack."""
+    sums = {}
+    out = np.empty(len(table))
+    for r, (k, c) in enumerate(zip(table["tensor"], table["copy"], strict=True)):
+        if (k, c) not in sums:
+            a = np.asarray(arrays[k], dtype=np.float64)
+            if c < 0:
+                sums[(k, c)] = float(np.sum(a**2))
+            else:
+                per_copy = np.sum(a.reshape(a.shape[0], -1) ** 2, axis=1)
+                sums.update({(k, i): float(v) for i, v in enumerate(per_copy)})
+        out[r] = sums[(k, c)]
+    return out
 
 
 def _block_of(layer: str) -> int:
@@ -53,47 +106,56 @@ class Probe:
     arrays); ``loss_fn(x, y, y_pred)`` is the training loss.
     """
 
-    def __init__(self, model: keras.Model, loss_fn, batches: list[tuple], *, compiled=True):
+    def __init__(self, model: keras.Model, loss_fn, batches: list[tuple]):
         if not batches:
             raise ValueError("a gradient probe needs at least one batch")
         self.model = model
         self.loss_fn = loss_fn
         self.batches = [tf.nest.map_structure(tf.convert_to_tensor, b) for b in batches]
         self.table = layer_table(model)
-        # Compiled for repeated probes during training; eager for a one-off probe of a very deep
-        # net, where tracing a graph of a thousand layers costs minutes and one eager pass seconds.
-        self._grad = (
-            tf.function(self._grad_eager, reduce_retracing=True) if compiled else self._grad_eager
-        )
+        self._stacked = [
+            k in set(self.table["tensor"][self.table["copy"] >= 0])
+            for k in range(len(model.trainable_weights))
+        ]
+        # Compiled: deep nets loop their blocks (``models.repeat``), so the trace stays cheap.
+        self._grad = tf.function(self._grad, reduce_retracing=True)
 
-    def _grad_eager(self, trainable, non_trainable, x, y):
+    def _grad(self, trainable, non_trainable, x, y):
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             logits, _ = self.model.stateless_call(trainable, non_trainable, x, training=True)
             loss = self.loss_fn(x, y, logits)
         grads = tape.gradient(loss, trainable)
-        return loss, [tf.norm(g) if g is not None else tf.zeros(()) for g in grads]
+        # Per tensor, or per copy of a stacked tensor: sums of squares over all but axis 0.
+        return loss, [
+            tf.zeros(())
+            if g is None
+            else tf.reduce_sum(tf.reshape(g, (g.shape[0], -1)) ** 2, -1)
+            if stacked
+            else tf.reduce_sum(g**2)
+            for g, stacked in zip(grads, self._stacked, strict=True)
+        ]
 
     def tensor_grad_norms(self, n_batches: int | None = None) -> np.ndarray:
-        """Per-tensor gradient L2 norms averaged over the first ``n_batches`` probe batches."""
+        """Gradient L2 norm of each ``table`` row, averaged over the first ``n_batches`` batches."""
         trainable = [v.value for v in self.model.trainable_variables]
         non_trainable = [v.value for v in self.model.non_trainable_variables]
-        norms = [
-            np.array([float(n) for n in self._grad(trainable, non_trainable, x, y)[1]])
-            for x, y in self.batches[:n_batches]
-        ]
+        norms = []
+        for x, y in self.batches[:n_batches]:
+            sums = [np.asarray(s) for s in self._grad(trainable, non_trainable, x, y)[1]]
+            norms.append(np.sqrt(_rows_of(sums, self.table)))
         return np.mean(norms, axis=0)
 
     def rows(self, step: int, grad_norms: np.ndarray, before=None) -> pd.DataFrame:
         """Per-layer rows for one recording: grad, weight and update norms combined per layer."""
         weights = [np.asarray(v) for v in self.model.trainable_weights]
+        update_sq = (
+            _squares([w - b for w, b in zip(weights, before, strict=True)], self.table)
+            if before is not None
+            else np.full(len(self.table), math.nan)
+        )
         t = self.table.assign(
-            grad_sq=grad_norms**2,
-            weight_sq=[float(np.sum(w.astype(np.float64) ** 2)) for w in weights],
-            update_sq=[
-                float(np.sum((w.astype(np.float64) - b) ** 2)) if before is not None else math.nan
-                for w, b in zip(weights, before or weights, strict=True)
-            ],
+            grad_sq=grad_norms**2, weight_sq=_squares(weights, self.table), update_sq=update_sq
         )
         g = t.groupby(["layer", "block", "depth"], sort=False)[
             ["grad_sq", "weight_sq", "update_sq"]
@@ -110,7 +172,17 @@ class Probe:
                 "update_ratio": np.sqrt(out["update_sq"]) / np.sqrt(out["weight_sq"]),
             },
             columns=list(COLUMNS),
-        )
+        ).sort_values("depth", kind="stable", ignore_index=True)
+
+
+def _rows_of(sums: list[np.ndarray], table: pd.DataFrame) -> np.ndarray:
+    """Per-row values from per-tensor sums: a scalar per tensor or a vector per stacked one."""
+    return np.array(
+        [
+            float(sums[k]) if c < 0 else float(sums[k][c])
+            for k, c in zip(table["tensor"], table["copy"], strict=True)
+        ]
+    )
 
 
 class Recorder(keras.callbacks.Callback):

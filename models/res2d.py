@@ -12,11 +12,13 @@ pooling and one dense layer give the logits (``models.build``). ``block`` picks 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 
 from models.blocks import Scale, check_variant
 from models.frontend import log_mel
+from models.repeat import stack
 
 MAX_DILATION = 16  # res15's largest; deeper variants stay at it instead of growing past the input
 
@@ -126,6 +128,11 @@ def _pre_conv(x, config: Config, conv_index: int, name: str):
     )(x)
 
 
+def _carried_block(carry, index: int, *, config: Config):
+    """``block`` on the ``[x, skip]`` pair that ``models.repeat.stack`` carries."""
+    return list(block(carry[0], carry[1], config, index))
+
+
 def encoder(config: Config, audio):
     """Raw 16 kHz audio -> feature maps ``[batch, frames, mels, channels]``."""
     x = log_mel(audio, config.n_mels)
@@ -134,9 +141,12 @@ def encoder(config: Config, audio):
     x = keras.layers.ReLU(name="stem_relu")(x)
     if config.pool:
         x = keras.layers.AveragePooling2D(config.pool, name="stem_pool")(x)
-    skip = x
-    for i in range(1, config.blocks + 1):
-        x, skip = block(x, skip, config, i)
+    if config.dilation:  # dilation grows with depth: no two blocks are alike
+        skip = x
+        for i in range(1, config.blocks + 1):
+            x, skip = block(x, skip, config, i)
+    else:
+        x, skip = stack([x, x], functools.partial(_carried_block, config=config), 1, config.blocks)
     if config.block == "pre":
         x = keras.layers.ReLU(name="head_relu")(_bn(x, "head"))
     for t in range(config.tail_convs):

@@ -13,11 +13,13 @@ identity and projection shortcuts and nothing else. ``block`` picks the variant
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 
 from models.blocks import Scale, check_variant
 from models.frontend import frames, log_mel
+from models.repeat import stack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +124,10 @@ def block(x, channels: int, stride: int, config: Config, index: int):
     return keras.layers.ReLU(name=f"{name}_2_relu")(y)
 
 
+def _same_block(x, index: int, *, channels: int, config: Config):
+    return block(x, channels, 1, config, index)
+
+
 def encoder(config: Config, audio):
     """Raw 16 kHz audio -> per-frame features ``[batch, frames / time stride, channels]``."""
     x = log_mel(audio, config.n_mels)
@@ -131,9 +137,13 @@ def encoder(config: Config, audio):
     index = 0
     stages = zip(config.stages, config.strides, config.stage_blocks(), strict=True)
     for channels, stride, count in stages:
-        for j in range(count):
-            index += 1
-            x = block(x, config.scaled(channels), stride if j == 0 else 1, config, index)
+        if not count:
+            continue
+        # The stage's first block strides and projects; the rest are identical (maybe looped).
+        x = block(x, config.scaled(channels), stride, config, index + 1)
+        same = functools.partial(_same_block, channels=config.scaled(channels), config=config)
+        x = stack(x, same, index + 2, count - 1)
+        index += count
     if config.block == "pre":
         x = _bn_relu(x, "head")
     return x
