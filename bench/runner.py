@@ -115,11 +115,10 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> dict:
     }
     try:
         payload, model = task.run(cell, data, verbose=verbose)
-        for name, table in payload.pop("tables", {}).items():
-            result.setdefault("tables", {})[name] = store.write_table(run_dir, name, cell.id, table)
-        result.update(payload, status="ok")
+        result.update(_with_tables(payload, run_dir, cell), status="ok")
         _save_model(model, run_dir, cell, data)
     except Diverged as err:
+        result.update(_with_tables(err.partial, run_dir, cell))
         result.update(status="diverged", error=str(err), diverged_step=err.step)
     except MemoryError as err:
         result.update(status="oom", error=str(err) or "MemoryError")
@@ -131,6 +130,17 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> dict:
     result["finished"] = time.time()
     result["wall_seconds"] = result["finished"] - started
     return result
+
+
+def _with_tables(payload: dict, run_dir: Path, cell: Cell) -> dict:
+    """``payload`` with its ``tables`` written to the run directory and replaced by their paths."""
+    payload = dict(payload)
+    tables = payload.pop("tables", {})
+    if tables:
+        payload["tables"] = {
+            name: store.write_table(run_dir, name, cell.id, table) for name, table in tables.items()
+        }
+    return payload
 
 
 def _save_model(model, run_dir: Path, cell: Cell, data) -> None:

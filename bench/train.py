@@ -18,12 +18,17 @@ from bench.config import TrainConfig
 
 
 class Diverged(RuntimeError):
-    """Training loss became NaN or infinite at ``step``."""
+    """Training loss became NaN or infinite at ``step``.
+
+    ``partial`` holds what was recorded before it, JSON-ready but for ``tables``: the gradient
+    flow up to the divergence, which is what a depth study wants to see of a net that blew up.
+    """
 
     def __init__(self, step: int, epoch: int) -> None:
         super().__init__(f"loss became non-finite at step {step} (epoch {epoch + 1})")
         self.step = step
         self.epoch = epoch
+        self.partial: dict = {}
 
 
 class _Watch(keras.callbacks.Callback):
@@ -137,6 +142,13 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
     )
     seconds = time.perf_counter() - t0
     if watch.diverged is not None:
+        for recorder in callbacks:
+            if isinstance(recorder, gradflow.Recorder):
+                flow = recorder.table()
+                watch.diverged.partial = {
+                    "gradient_flow": gradflow.summarize(flow),
+                    "tables": {"gradflow": flow},
+                }
         raise watch.diverged
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     step_timing = timer.summary(cfg.batch_size)

@@ -8,11 +8,12 @@ stay those of one block whatever the depth. It is the same network: copy ``i`` c
 what the unrolled block ``first + i`` would with the same weights (tested), and every copy is
 initialized independently, as its own layers would be.
 
-``stack`` is what a family calls: it unrolls short runs (fewer than ``LOOP_MIN`` blocks), so the
-published presets and shallow depth variants keep their plain layer-per-layer graph, and loops
-long ones. The template's layers are named for block 0 (``block0_...``); ``layer_name`` maps them
-to the block each copy stands for (``block{first + i}_...``), so the gradient-flow tables of a
-looped model have the same rows as an unrolled one.
+``stack`` is what a family calls, with ``loop=loops(config.blocks)``: nets of ``LOOP_MIN`` blocks
+or more loop every run of identical blocks; shallower ones, every published preset among them,
+keep their plain layer-per-layer graph. The template's layers are named for block 0
+(``block0_...``); ``layer_name`` maps them to the block each copy stands for
+(``block{first + i}_...``), so the gradient-flow tables of a looped model have the same rows as
+an unrolled one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-LOOP_MIN = 16  # runs of at least this many identical blocks are looped; presets have <= 12
+LOOP_MIN = 16  # nets of at least this many blocks loop; the published presets have at most 12
 TEMPLATE_INDEX = 0  # the block index the template's layer names carry
 
 
@@ -127,24 +128,26 @@ class Repeat(keras.layers.Layer):
         return cls(**config)
 
 
-def stack(inputs, block_fn, first: int, count: int):
-    """Apply ``count`` identical blocks, numbered from ``first``: unrolled, or one ``Repeat``.
+def loops(blocks: int) -> bool:
+    """Whether a net of ``blocks`` residual blocks runs its identical blocks as loops."""
+    return blocks >= LOOP_MIN
+
+
+def stack(inputs, block_fn, first: int, count: int, *, loop: bool):
+    """Apply ``count`` identical blocks numbered from ``first``: unrolled, or one ``Repeat``.
 
     ``block_fn(inputs, index)`` builds block ``index`` on ``inputs`` (a tensor or a list such as
     ``[x, skip]``) and returns outputs of the same structure and shapes.
     """
-    if count < LOOP_MIN:
+    if not loop or count < 2:
         for index in range(first, first + count):
             inputs = block_fn(inputs, index)
         return inputs
+    name = f"blocks{first}to{first + count - 1}"
     specs = [keras.Input(t.shape[1:], dtype=t.dtype) for t in _as_list(inputs)]
     template_in = specs if isinstance(inputs, (list, tuple)) else specs[0]
-    template = keras.Model(
-        template_in,
-        block_fn(template_in, TEMPLATE_INDEX),
-        name=f"blocks{first}to{first + count - 1}_block",
-    )
-    return Repeat(template, count, first, name=f"blocks{first}to{first + count - 1}")(inputs)
+    template = keras.Model(template_in, block_fn(template_in, TEMPLATE_INDEX), name=f"{name}_block")
+    return Repeat(template, count, first, name=name)(inputs)
 
 
 def _as_list(x) -> list:

@@ -18,7 +18,7 @@ import keras
 
 from models.blocks import Scale, check_variant
 from models.frontend import log_mel
-from models.repeat import stack
+from models.repeat import loops, stack
 
 MAX_DILATION = 16  # res15's largest; deeper variants stay at it instead of growing past the input
 
@@ -146,7 +146,8 @@ def encoder(config: Config, audio):
         for i in range(1, config.blocks + 1):
             x, skip = block(x, skip, config, i)
     else:
-        x, skip = stack([x, x], functools.partial(_carried_block, config=config), 1, config.blocks)
+        carried = functools.partial(_carried_block, config=config)
+        x, skip = stack([x, x], carried, 1, config.blocks, loop=loops(config.blocks))
     if config.block == "pre":
         x = keras.layers.ReLU(name="head_relu")(_bn(x, "head"))
     for t in range(config.tail_convs):

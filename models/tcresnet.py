@@ -19,7 +19,7 @@ import keras
 
 from models.blocks import Scale, check_variant
 from models.frontend import frames, log_mel
-from models.repeat import stack
+from models.repeat import loops, stack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +142,7 @@ def encoder(config: Config, audio):
         # The stage's first block strides and projects; the rest are identical (maybe looped).
         x = block(x, config.scaled(channels), stride, config, index + 1)
         same = functools.partial(_same_block, channels=config.scaled(channels), config=config)
-        x = stack(x, same, index + 2, count - 1)
+        x = stack(x, same, index + 2, count - 1, loop=loops(config.blocks))
         index += count
     if config.block == "pre":
         x = _bn_relu(x, "head")

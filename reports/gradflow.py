@@ -21,11 +21,14 @@ from reports.page import Context, Section, Table, Text
 
 
 def load(ctx: Context) -> pd.DataFrame:
-    """Every ok cell's gradient table, with the cell's identity columns added."""
+    """Every ok or diverged cell's gradient table, with the cell's identity columns added.
+
+    A diverged cell's table ends where its loss became non-finite.
+    """
     frames = []
     for r in ctx.results:
         rel = (r.get("tables") or {}).get("gradflow")
-        if r.get("status") != "ok" or not rel:
+        if r.get("status") not in ("ok", "diverged") or not rel:
             continue
         t = pd.read_parquet(ctx.run_dir / rel)
         model = r.get("model") or {}
@@ -114,7 +117,12 @@ def heatmap(flow: pd.DataFrame, cell_ids: list[str]) -> bytes | None:
 
 @plots._styled
 def degradation(df: pd.DataFrame) -> bytes | None:
-    """Final training loss and test accuracy against depth, per family and block variant."""
+    """Final training loss and test accuracy against depth, per family and block variant.
+
+    A cell whose loss became non-finite has no final loss: it is marked with a cross at the top
+    of its panel, at its depth, in its variant's colour, rather than left out.
+    """
+    diverged = df[df["status"].eq("diverged")]
     df = df[df["status"].eq("ok")]
     metrics = [m for m in ("train_loss", "accuracy") if m in df.columns and df[m].notna().any()]
     if df.empty or not metrics:
@@ -153,6 +161,18 @@ def degradation(df: pd.DataFrame) -> bytes | None:
                 )
             )
             ax.set_title(family)
+            lost = diverged[diverged["family"] == family]
+            for kind, rows in lost.groupby("kind"):
+                ax.scatter(
+                    rows["depth"],
+                    [0.96] * len(rows),
+                    transform=ax.get_xaxis_transform(),  # x in data, y in axes fraction
+                    marker="x",
+                    s=60,
+                    color=plots.PALETTE.get(kind, "k"),
+                    label=f"{kind}: diverged",
+                    clip_on=False,
+                )
     fig.tight_layout()
     plots._legend_outside(fig, list(axes.flat))
     return plots.to_png(fig)
@@ -175,12 +195,12 @@ def summary_table(ctx: Context) -> Table | None:
     rows = []
     for r in ctx.results:
         g = r.get("gradient_flow") or {}
-        if r.get("status") != "ok" or not g.get("init"):
+        if r.get("status") not in ("ok", "diverged") or not g.get("init"):
             continue
         init, end = g["init"], g.get("end") or {}
         rows.append(
             [
-                r["cell"]["id"],
+                r["cell"]["id"] + (" (diverged)" if r["status"] == "diverged" else ""),
                 str((r.get("model") or {}).get("depth")),
                 tables.kind_of(r),
                 _fmt(init.get("first_last_ratio")),
@@ -189,7 +209,7 @@ def summary_table(ctx: Context) -> Table | None:
                 _fmt(end.get("log10_slope_per_block")),
                 _fmt(init.get("vanished_fraction"), 2),
                 _fmt(end.get("vanished_fraction"), 2),
-                f"{100 * g.get('overhead', math.nan):.1f}",
+                _fmt(100 * g.get("overhead", math.nan), 2),
             ]
         )
     if not rows:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from bench import check, runner, store, train
+from bench import check, gradflow, runner, store, train
 from bench.config import Experiment, ModelSpec, Suite, TrainConfig
 from reports import html
 
@@ -56,10 +56,16 @@ class FakeTask:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         if cell.depth == 3:
             raise MemoryError("cannot allocate 64 GiB")
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="block1_dense")])
         train.compile_model(model, cell.train, 6, "sparse_categorical_crossentropy", [])
         nan_batch = DIVERGE_AT if cell.depth == 1 else None
-        fitted = train.fit(model, _dataset(6, nan_batch), _dataset(2, None), cell.train, verbose=0)
+        x, y = next(iter(_dataset(1, None)))
+        xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        recorder = gradflow.Recorder(gradflow.Probe(model, lambda x, y, p: xent(y, p), [(x, y)]), 1)
+        fitted = train.fit(
+            model, _dataset(6, nan_batch), _dataset(2, None), cell.train, verbose=0,
+            callbacks=[recorder],
+        )  # fmt: skip
         loss = fitted.history["loss"][-1]
         return {"metrics": {"train_loss": {"value": loss, "unit": "nats"}}}, model
 
@@ -96,6 +102,12 @@ def test_nan_is_diverged_with_its_step_oom_is_oom_and_the_sweep_goes_on(faulty):
     assert by_depth[1]["status"] == "diverged"
     assert by_depth[1]["diverged_step"] == DIVERGE_AT
     assert f"step {DIVERGE_AT}" in by_depth[1]["error"]
+    # The gradient flow up to the divergence is kept: init, then every step before the NaN one.
+    import pandas as pd
+
+    flow = pd.read_parquet(run_dir / by_depth[1]["tables"]["gradflow"])
+    assert set(flow["step"]) >= set(range(DIVERGE_AT))
+    assert by_depth[1]["gradient_flow"]["init"]["blocks"] == 1
     assert by_depth[2]["status"] == "oom" and "ResourceExhausted" in by_depth[2]["error"]
     assert by_depth[3]["status"] == "oom" and "64 GiB" in by_depth[3]["error"]
     assert by_depth[4]["status"] == "ok"  # the sweep went on after three failures

@@ -437,3 +437,32 @@ def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
     assert 'id="differences"' in text and 'id="runs"' in text
     assert text.count("data:image/png;base64,") == 1
 
+
+
+def test_degradation_plot_marks_diverged_cells_instead_of_dropping_them(monkeypatch):
+    import matplotlib.axes
+    import pandas as pd
+
+    from reports import gradflow
+
+    marks = []
+    real = matplotlib.axes.Axes.scatter
+
+    def spy(self, x, y, **kwargs):
+        marks.append((list(x), kwargs.get("label")))
+        return real(self, x, y, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter", spy)
+    df = pd.DataFrame(
+        {
+            "status": ["ok", "ok", "ok", "diverged"],
+            "family": ["res2d"] * 4,
+            "kind": ["residual", "residual", "plain", "plain"],
+            "depth": [2, 128, 2, 128],
+            "train_loss": [0.3, 0.2, 0.4, None],
+            "accuracy": [0.9, 0.9, 0.8, None],
+        }
+    )
+    png = gradflow.degradation(df)
+    assert png.startswith(b"\x89PNG")
+    assert ([128], "plain: diverged") in marks  # once per panel: loss and accuracy
