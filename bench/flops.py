@@ -134,30 +134,37 @@ def _as_list(x) -> list:
 
 
 def per_layer(model: keras.Model, example: int | tuple[int, ...]) -> dict[str, int]:
-    """Forward FLOPs of each layer of a functional ``model`` on one example.
+    """Forward FLOPs of each layer of a functional ``model`` on one example, summed over its calls.
 
     Args:
         model: a functional model with one input.
         example: the shape of one example without the batch axis; an int is raw audio of that
             many samples.
 
-    Shapes are propagated with each layer's ``compute_output_spec`` from an input of shape
-    ``(1, *example)``, so the count follows the model's real strides, paddings and pools.
+    The graph is run symbolically from an input of shape ``(1, *example)``, node by node as Keras
+    itself runs it (``Function._run_through_graph``, the walk behind ``compute_output_spec``), so
+    the count follows the model's real strides, paddings and pools, and a layer called more than
+    once (a shared layer) is counted once per call.
     """
     (inp,) = model.inputs
     example = (int(example),) if isinstance(example, (int, np.integer)) else tuple(example)
-    shapes = {id(inp): (1, *example)}
     counts: dict[str, int] = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        ins = _as_list(layer.input)
-        in_shapes = [shapes[id(t)] for t in ins]
-        specs = [keras.KerasTensor(s, dtype=t.dtype) for s, t in zip(in_shapes, ins, strict=True)]
-        out = layer.compute_output_spec(specs if len(specs) > 1 else specs[0])
-        (out,) = _as_list(out)
-        shapes[id(layer.output)] = tuple(out.shape)
-        counts[layer.name] = layer_flops(layer, in_shapes, tuple(out.shape))
+
+    def counted(layer):
+        def call(*args, **kwargs):
+            out = layer.compute_output_spec(*args, **kwargs)
+            in_shapes = [tuple(t.shape) for t in keras.tree.flatten((args, kwargs))
+                         if isinstance(t, keras.KerasTensor)]
+            (first_out, *_) = keras.tree.flatten(out)
+            flops = layer_flops(layer, in_shapes, tuple(first_out.shape))
+            counts[layer.name] = counts.get(layer.name, 0) + flops
+            return out
+
+        return call
+
+    model._run_through_graph(
+        [keras.KerasTensor((1, *example), dtype=inp.dtype)], operation_fn=counted
+    )
     return counts
 
 
