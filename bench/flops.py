@@ -153,8 +153,11 @@ def per_layer(model: keras.Model, example: int | tuple[int, ...]) -> dict[str, i
     def counted(layer):
         def call(*args, **kwargs):
             out = layer.compute_output_spec(*args, **kwargs)
-            in_shapes = [tuple(t.shape) for t in keras.tree.flatten((args, kwargs))
-                         if isinstance(t, keras.KerasTensor)]
+            in_shapes = [
+                tuple(t.shape)
+                for t in keras.tree.flatten((args, kwargs))
+                if isinstance(t, keras.KerasTensor)
+            ]
             (first_out, *_) = keras.tree.flatten(out)
             flops = layer_flops(layer, in_shapes, tuple(first_out.shape))
             counts[layer.name] = counts.get(layer.name, 0) + flops
