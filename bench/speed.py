@@ -19,6 +19,7 @@ about twice the forward's cost), the usual convention for model-FLOPs utilizatio
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -242,3 +243,27 @@ def attach(result: dict, model: keras.Model, step_timing: dict, example, **kwarg
     record, values = cell_speed(model, step_timing, example, **kwargs)
     result["speed"] = record
     result["metrics"].update({k: metrics.record(k, v) for k, v in values.items()})
+
+
+@contextlib.contextmanager
+def xla_allowed(jit_compile: bool | None):
+    """Let a TensorFlow timing cell compile with XLA; yields whether its ops stay deterministic.
+
+    Every run enables TensorFlow's op determinism, and Keras then refuses ``jit_compile=True``
+    (it falls back to no XLA with a warning), so an XLA on/off axis would time the same thing
+    twice. Inside this context, on TensorFlow with ``jit_compile=True`` only, op determinism is
+    off and restored on exit: the cell is timed with XLA but its numbers are not bit-for-bit
+    reproducible, which the cell records (``deterministic: false``) and the report says.
+    """
+    if not (jit_compile and keras.backend.backend() == "tensorflow"):
+        yield True
+        return
+    from tensorflow.python.framework import config as tf_config  # no public disable yet
+
+    was_on = tf_config.is_op_determinism_enabled()
+    tf_config.disable_op_determinism()
+    try:
+        yield False
+    finally:
+        if was_on:
+            tf_config.enable_op_determinism()

@@ -144,3 +144,17 @@ def test_inference_latency_and_throughput():
 def test_utilization_is_training_flops_over_the_peak():
     # 1 GFLOP forward, 10 samples/s, trained at 3x forward -> 30 GFLOP/s of a 60 GFLOP/s peak
     assert speed.utilization(1e9, 10.0, 60.0) == pytest.approx(0.5)
+
+
+def test_xla_scope_turns_op_determinism_off_only_for_tensorflow_xla_and_restores_it():
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.experimental.enable_op_determinism()
+    with speed.xla_allowed(False) as deterministic:
+        assert deterministic and tf_config.is_op_determinism_enabled()
+    with speed.xla_allowed(True) as deterministic:
+        assert not deterministic and not tf_config.is_op_determinism_enabled()
+    assert tf_config.is_op_determinism_enabled()
+    with pytest.raises(RuntimeError), speed.xla_allowed(True):
+        raise RuntimeError("a failing cell")
+    assert tf_config.is_op_determinism_enabled()
