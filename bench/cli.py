@@ -217,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--baseline", required=True, help="baseline file, e.g. bench/baselines/smoke.json"
     )
-    chk.add_argument("--failures-only", action="store_true", help="print only the failing rows")
+    chk.add_argument(
+        "--failures-only", action="store_true", help="print only the failing rows"
+    )
     chk.set_defaults(func=cmd_check)
 
     base = sub.add_parser(

@@ -28,7 +28,9 @@ def test_top_level_help_lists_commands():
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "report", "check", "baseline", "eval", "data", "list"])
+@pytest.mark.parametrize(
+    "command", ["run", "report", "check", "baseline", "eval", "data", "list"]
+)
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main([command, "--help"])

@@ -436,3 +436,4 @@ def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
     assert worse[victim]["cell"]["id"] in text and "0.1000" in text
     assert 'id="differences"' in text and 'id="runs"' in text
     assert text.count("data:image/png;base64,") == 1
+
