@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import time
 
 import keras
@@ -217,6 +218,7 @@ def cell_speed(
         "data_wait_share": step_timing["data_wait_share"],
         "data_wait_method": "pipeline probe at the median step",
         "backend": keras.backend.backend(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "jit_compile": bool(
             getattr(model, "jit_compile", False) if jit_compile is None else jit_compile
         ),

@@ -116,3 +116,22 @@ def test_xla_on_tensorflow_runs_without_op_determinism_and_says_so(tmp_path):
     assert xla["speed"]["jit_compile"] is True and xla["deterministic"] is False
     assert plain["speed"]["jit_compile"] is False and plain["deterministic"] is True
     assert tf_config.is_op_determinism_enabled()  # restored for the cells after
+
+
+def test_a_torch_child_waits_passively_unless_told_otherwise(tmp_path, monkeypatch):
+    import subprocess
+
+    seen = {}
+
+    def fake_run(cmd, env, **kwargs):
+        seen[env["KERAS_BACKEND"]] = env.get("OMP_WAIT_POLICY")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for backend in ("torch", "jax"):
+        runner.run_backend_child(tmp_path, backend, data_dir=None, cache_dir=None, quiet=True)
+    assert seen == {"torch": "PASSIVE", "jax": None}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    runner.run_backend_child(tmp_path, "torch", data_dir=None, cache_dir=None, quiet=True)
+    assert seen["torch"] == "ACTIVE"
