@@ -10,7 +10,8 @@ Every figure here is taken in the process that trains the cell, on the backend K
   compile; their excess over the median is reported as compile time, apart from throughput.
 - Data wait: ``pipeline_wait`` times how long a consumer blocks on the training pipeline when it
   pulls a batch every median step, outside the training steps (a stamping op inside the steps
-  would run in step with them under op determinism and slow every step).
+  would run in step with them under op determinism and slow every step), beyond the cost of
+  pulling an always-ready batch.
 - ``inference``: batch-1 latency (p50, p90) and large-batch throughput of a trained model.
 
 Training FLOPs are counted as three forward passes per example (forward, and a backward pass of
@@ -70,23 +71,34 @@ def percentiles(values, qs=(10, 50, 90)) -> dict[str, float]:
 def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) -> float:
     """Share of step time a consumer of ``ds`` spends blocked on it, at a step of ``step_seconds``.
 
-    Pulls ``batches`` batches from a fresh iterator, idling ``step_seconds`` after each (the
-    model's median step, during which the pipeline's prefetch can work ahead), and times each
-    blocking ``next``. Used for training cells, whose steps must not carry a stamping op: under
-    TensorFlow op determinism a stateful op in the pipeline runs in step with the consumer and
-    would slow every step. The first batch (iterator start, shuffle-buffer fill) is left out.
+    Pulls ``batches`` batches from a fresh iterator, one every ``step_seconds`` (the model's
+    median step, during which the pipeline's prefetch can work ahead), and times each blocking
+    ``next``. Each pull is paired with a pull, half a step earlier, from an always-ready source
+    of the same batch; its time (about 0.5 ms: the Python iterator protocol and an eager tensor,
+    which ``fit`` does not pay, as it pulls inside its compiled step) is subtracted, so what is
+    left is the time the pipeline itself made the consumer wait. Used for training cells, whose
+    steps must not carry a stamping op: under TensorFlow op determinism a stateful op in the
+    pipeline runs in step with the consumer and would slow every step. The first batch (iterator
+    start, shuffle-buffer fill) is left out.
     """
+    import tensorflow as tf
+
     it = iter(ds)
-    next(it)
+    ready = iter(tf.data.Dataset.from_tensors(next(it)).repeat())
+    next(ready)
     blocked = []
     for _ in range(batches):
-        time.sleep(step_seconds)
+        time.sleep(step_seconds / 2)
+        t0 = time.perf_counter()
+        next(ready)
+        baseline = time.perf_counter() - t0
+        time.sleep(step_seconds / 2)
         t0 = time.perf_counter()
         try:
             next(it)
         except StopIteration:
             break
-        blocked.append(time.perf_counter() - t0)
+        blocked.append(max(0.0, time.perf_counter() - t0 - baseline))
     if not blocked:
         raise ValueError("the pipeline yielded a single batch; no wait to measure")
     return float(np.sum(blocked) / (np.sum(blocked) + len(blocked) * step_seconds))
