@@ -32,10 +32,10 @@ PEAK_SIZE = 1024  # calibration matrix side: 2 * 1024**3 = 2.1 GFLOP per product
 PEAK_REPEATS = 12
 WARMUP_STEPS = 2  # training steps dropped before the step statistics (trace, compile, caches)
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (about twice the forward) per training example
-LATENCY_RUNS = 30
+LATENCY_RUNS = 20
 THROUGHPUT_BATCH = 256
 THROUGHPUT_RUNS = 5
-WAIT_PROBE_BATCHES = 20
+WAIT_PROBE_BATCHES = 10
 
 
 def _sync(value) -> np.ndarray:
