@@ -61,45 +61,64 @@ def interpolated_precision(
     return np.where(at < len(recall), best_after[np.minimum(at, len(recall) - 1)], 0.0)
 
 
+def _keys(scores: np.ndarray) -> np.ndarray:
+    """uint64 keys that sort as ``(row, score)``: the row in the high half, in the low half the
+    float32 score's bits mapped to an unsigned integer of the same order (-0.0 counted as 0.0)."""
+    bits = (scores.astype(np.float32) + np.float32(0.0)).view(np.uint32)
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))
+    rows = np.arange(len(scores), dtype=np.uint64)[:, None] << np.uint64(32)
+    return rows | ordered.astype(np.uint64)
+
+
 def _ranked(
     sims: np.ndarray, relevant: np.ndarray, keep: np.ndarray, k: int, levels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """AP, P@1, R@k and interpolated precision of a batch of queries, one row each.
 
-    The same definitions as ``average_precision``/``interpolated_precision`` applied row by row,
-    without a Python loop: items outside ``keep`` are scored -inf and not relevant, so they sort
-    last (after every real cosine score), in a tie group of their own that adds no recall. Ties
-    among kept items still form one rank position; P@1 and R@k break them by storage order
-    (a stable sort). Every row must have a relevant item.
+    The definitions of ``average_precision``/``interpolated_precision`` computed from counts
+    rather than a ranking, so a batch needs one plain sort of its scores and no Python loop.
+    Items outside ``keep`` score -inf and are not relevant (they rank after every real cosine
+    score and add no recall). For a relevant item with score s, the precision at the end of its
+    tie group is (relevant items scoring >= s) / (items scoring >= s), and its recall the first
+    count over the query's relevant items: AP is the mean of those precisions over the relevant
+    items, and the interpolated precision at recall L the best one at recall >= L (a group
+    without a relevant item never has the best). P@1 and R@k break ties by storage order, as a
+    stable sort does. Every row must have a relevant item.
     """
-    scores = np.where(keep, sims, -np.inf).astype(sims.dtype)  # float32 sorts 3x faster
-    order = np.argsort(-scores, axis=1, kind="stable")
-    s = np.take_along_axis(scores, order, axis=1)
-    r = np.take_along_axis(relevant & keep, order, axis=1)
-    n, width = r.shape
-    n_rel = r.sum(axis=1, keepdims=True)
-    hits = np.cumsum(r, axis=1)
-    is_end = np.concatenate([s[:, 1:] != s[:, :-1], np.ones((n, 1), bool)], axis=1)
-    position = np.arange(width)
-    recall = hits / n_rel
-    precision = hits / (position + 1)
-    # Recall gained at each group end: its recall minus the recall at the previous group end.
-    prev_end = np.maximum.accumulate(np.where(is_end, position, -1), axis=1)
-    prev_end = np.concatenate([np.full((n, 1), -1), prev_end[:, :-1]], axis=1)
-    prev_recall = np.where(
-        prev_end >= 0, np.take_along_axis(recall, np.maximum(prev_end, 0), axis=1), 0.0
-    )
-    ap = np.sum(np.where(is_end, (recall - prev_recall) * precision, 0.0), axis=1)
-    # Interpolated precision at level L: the best precision at any group end from the first
-    # position whose recall reaches L (its group's end has the same recall, earlier ends less).
-    best_after = np.maximum.accumulate(np.where(is_end, precision, -1.0)[:, ::-1], axis=1)[:, ::-1]
-    first = np.stack([(recall < level).sum(axis=1) for level in levels], axis=1)
-    curves = np.where(
-        first < width, np.take_along_axis(best_after, np.minimum(first, width - 1), axis=1), 0.0
-    )
-    p1 = r[:, 0].astype(np.float64)
-    rk = r[:, :k].sum(axis=1) / n_rel[:, 0]
-    return ap, p1, rk, curves
+    n, width = sims.shape
+    scores = np.where(keep, sims, -np.inf).astype(np.float32)
+    relevant = relevant & keep
+    all_keys = _keys(np.sort(scores, axis=1)).ravel()
+    row, col = np.nonzero(relevant)  # row-major: grouped by row
+    rel_keys = _keys(scores)[row, col]
+    order = np.argsort(rel_keys)
+    row, rel_keys = row[order], rel_keys[order]
+    n_rel = np.bincount(row, minlength=n)
+    rel_end = np.cumsum(n_rel)[row]
+    at_least = ((row + 1) * width - np.searchsorted(all_keys, rel_keys)).astype(np.float64)
+    hits = (rel_end - np.searchsorted(rel_keys, rel_keys)).astype(np.float64)
+    precision = hits / at_least
+    recall = hits / n_rel[row]
+    ap = np.bincount(row, weights=precision, minlength=n) / n_rel
+    # Best precision at recall >= L: items of a row in ascending score have descending recall,
+    # so it is a running maximum along the row, read at the row's last item with recall >= L.
+    values, rank = np.unique(precision, return_inverse=True)
+    running = np.maximum.accumulate(row * (len(values) + 1) + rank) - row * (len(values) + 1)
+    starts = np.cumsum(n_rel) - n_rel
+    curves = np.zeros((n, len(levels)))
+    for i, level in enumerate(levels):
+        count = np.bincount(row, weights=recall >= level, minlength=n).astype(np.int64)
+        last = running[np.maximum(starts + count - 1, 0)]
+        curves[:, i] = np.where(count > 0, values[last], 0.0)
+    p1 = np.take_along_axis(relevant, np.argmax(scores, axis=1)[:, None], axis=1)[:, 0]
+    kk = min(k, width)
+    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
+    above = scores > kth
+    tied = scores == kth
+    room = kk - above.sum(axis=1, keepdims=True)
+    in_top = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    rk = (relevant & in_top).sum(axis=1) / n_rel
+    return ap, p1.astype(np.float64), rk, curves
 
 
 def normalize(embeddings: np.ndarray) -> np.ndarray:

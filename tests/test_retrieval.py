@@ -115,9 +115,9 @@ def _one_query_at_a_time(emb, labels, speakers, k, exclude_same_speaker):
 
 
 @pytest.mark.parametrize("exclude_same_speaker", [False, True])
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("seed", "k"), [(0, 5), (1, 5), (2, 400)])  # k=400: more than all items
 def test_batched_query_by_example_matches_one_query_at_a_time(
-    exclude_same_speaker, seed, monkeypatch
+    exclude_same_speaker, seed, k, monkeypatch
 ):
     # Random clustered embeddings, quantized so that many scores tie exactly; a small batch so
     # that queries span several batches.
@@ -128,12 +128,12 @@ def test_batched_query_by_example_matches_one_query_at_a_time(
     emb = np.round(rng.standard_normal((6, 4))[labels] + rng.standard_normal((150, 4)), 0)
     emb[:3] = emb[3]  # exact duplicates: ties at the top of some rankings
     ref_map, ref_p1, ref_rk, ref_n, ref_curve = _one_query_at_a_time(
-        emb, labels, speakers, 5, exclude_same_speaker
+        emb, labels, speakers, k, exclude_same_speaker
     )
     out = retrieval.query_by_example(
-        emb, labels, speakers, k=5, exclude_same_speaker=exclude_same_speaker
+        emb, labels, speakers, k=k, exclude_same_speaker=exclude_same_speaker
     )
     assert out["queries"] == ref_n and out["queries_without_relevant"] == 150 - ref_n
     assert out["map"] == pytest.approx(ref_map, rel=1e-12)
-    assert out["p_at_1"] == ref_p1 and out["r_at_5"] == pytest.approx(ref_rk, rel=1e-12)
+    assert out["p_at_1"] == ref_p1 and out[f"r_at_{k}"] == pytest.approx(ref_rk, rel=1e-12)
     assert out["pr_curve"]["precision"] == ref_curve.round(4).tolist()
