@@ -134,39 +134,46 @@ def _as_list(x) -> list:
 
 
 def per_layer(model: keras.Model, example: int | tuple[int, ...]) -> dict[str, int]:
-    """Forward FLOPs of each layer of a functional ``model`` on one example.
+    """Forward FLOPs of each layer of a functional ``model`` on one example, summed over its calls.
 
     Args:
         model: a functional model with one input.
         example: the shape of one example without the batch axis; an int is raw audio of that
             many samples.
 
-    Shapes are propagated with each layer's ``compute_output_spec`` from an input of shape
-    ``(1, *example)``, so the count follows the model's real strides, paddings and pools. A
-    looped stack of blocks (``models.repeat.Repeat``) counts its block once per copy.
+    The graph is run symbolically from an input of shape ``(1, *example)``, node by node as Keras
+    itself runs it (``Function._run_through_graph``, the walk behind ``compute_output_spec``), so
+    the count follows the model's real strides, paddings and pools, and a layer called more than
+    once (a shared layer) is counted once per call. A looped stack of blocks
+    (``models.repeat.Repeat``) counts its block model once per copy.
     """
+    (inp,) = model.inputs
     example = (int(example),) if isinstance(example, (int, np.integer)) else tuple(example)
-    return _walk(model, [(1, *example)])
+    return _walk(model, [keras.KerasTensor((1, *example), dtype=inp.dtype)])
 
 
-def _walk(model: keras.Model, in_shapes: list[tuple]) -> dict[str, int]:
+def _walk(model: keras.Model, inputs: list) -> dict[str, int]:
     from models.repeat import Repeat
 
-    shapes = {id(t): s for t, s in zip(model.inputs, in_shapes, strict=True)}
     counts: dict[str, int] = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        ins = _as_list(layer.input)
-        in_shapes = [shapes[id(t)] for t in ins]
-        specs = [keras.KerasTensor(s, dtype=t.dtype) for s, t in zip(in_shapes, ins, strict=True)]
-        outs = _as_list(layer.compute_output_spec(specs if len(specs) > 1 else specs[0]))
-        for t, o in zip(_as_list(layer.output), outs, strict=True):
-            shapes[id(t)] = tuple(o.shape)
-        if isinstance(layer, Repeat):
-            counts[layer.name] = layer.count * sum(_walk(layer.template, in_shapes).values())
-        else:
-            counts[layer.name] = layer_flops(layer, in_shapes, tuple(outs[0].shape))
+
+    def counted(layer):
+        def call(*args, **kwargs):
+            out = layer.compute_output_spec(*args, **kwargs)
+            flat = keras.tree.flatten((args, kwargs))
+            ins = [t for t in flat if isinstance(t, keras.KerasTensor)]
+            if isinstance(layer, Repeat):
+                flops = layer.count * sum(_walk(layer.template, ins).values())
+            else:
+                (first_out, *_) = keras.tree.flatten(out)
+                in_shapes = [tuple(t.shape) for t in ins]
+                flops = layer_flops(layer, in_shapes, tuple(first_out.shape))
+            counts[layer.name] = counts.get(layer.name, 0) + flops
+            return out
+
+        return call
+
+    model._run_through_graph(inputs, operation_fn=counted)
     return counts
 
 

@@ -61,14 +61,64 @@ def interpolated_precision(
     return np.where(at < len(recall), best_after[np.minimum(at, len(recall) - 1)], 0.0)
 
 
-def _rank_metrics(scores: np.ndarray, relevant: np.ndarray, k: int) -> tuple[float, float, float]:
-    """(AP, P@1, R@k) of one query; ties broken by storage order for P@1 and R@k."""
-    ap = average_precision(scores, relevant)
-    order = np.argsort(-scores, kind="stable")
-    n_rel = relevant.sum()
-    p1 = float(relevant[order[0]]) if len(order) else float("nan")
-    rk = float(relevant[order[:k]].sum() / n_rel) if n_rel else float("nan")
-    return ap, p1, rk
+def _keys(scores: np.ndarray) -> np.ndarray:
+    """uint64 keys that sort as ``(row, score)``: the row in the high half, in the low half the
+    float32 score's bits mapped to an unsigned integer of the same order (-0.0 counted as 0.0)."""
+    bits = (scores.astype(np.float32) + np.float32(0.0)).view(np.uint32)
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))
+    rows = np.arange(len(scores), dtype=np.uint64)[:, None] << np.uint64(32)
+    return rows | ordered.astype(np.uint64)
+
+
+def _ranked(
+    sims: np.ndarray, relevant: np.ndarray, keep: np.ndarray, k: int, levels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """AP, P@1, R@k and interpolated precision of a batch of queries, one row each.
+
+    The definitions of ``average_precision``/``interpolated_precision`` computed from counts
+    rather than a ranking, so a batch needs one plain sort of its scores and no Python loop.
+    Items outside ``keep`` score -inf and are not relevant (they rank after every real cosine
+    score and add no recall). For a relevant item with score s, the precision at the end of its
+    tie group is (relevant items scoring >= s) / (items scoring >= s), and its recall the first
+    count over the query's relevant items: AP is the mean of those precisions over the relevant
+    items, and the interpolated precision at recall L the best one at recall >= L (a group
+    without a relevant item never has the best). P@1 and R@k break ties by storage order, as a
+    stable sort does. Every row must have a relevant item.
+    """
+    n, width = sims.shape
+    scores = np.where(keep, sims, -np.inf).astype(np.float32)
+    relevant = relevant & keep
+    all_keys = _keys(np.sort(scores, axis=1)).ravel()
+    row, col = np.nonzero(relevant)  # row-major: grouped by row
+    rel_keys = _keys(scores)[row, col]
+    order = np.argsort(rel_keys)
+    row, rel_keys = row[order], rel_keys[order]
+    n_rel = np.bincount(row, minlength=n)
+    rel_end = np.cumsum(n_rel)[row]
+    at_least = ((row + 1) * width - np.searchsorted(all_keys, rel_keys)).astype(np.float64)
+    hits = (rel_end - np.searchsorted(rel_keys, rel_keys)).astype(np.float64)
+    precision = hits / at_least
+    recall = hits / n_rel[row]
+    ap = np.bincount(row, weights=precision, minlength=n) / n_rel
+    # Best precision at recall >= L: items of a row in ascending score have descending recall,
+    # so it is a running maximum along the row, read at the row's last item with recall >= L.
+    values, rank = np.unique(precision, return_inverse=True)
+    running = np.maximum.accumulate(row * (len(values) + 1) + rank) - row * (len(values) + 1)
+    starts = np.cumsum(n_rel) - n_rel
+    curves = np.zeros((n, len(levels)))
+    for i, level in enumerate(levels):
+        count = np.bincount(row, weights=recall >= level, minlength=n).astype(np.int64)
+        last = running[np.maximum(starts + count - 1, 0)]
+        curves[:, i] = np.where(count > 0, values[last], 0.0)
+    p1 = np.take_along_axis(relevant, np.argmax(scores, axis=1)[:, None], axis=1)[:, 0]
+    kk = min(k, width)
+    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
+    above = scores > kth
+    tied = scores == kth
+    room = kk - above.sum(axis=1, keepdims=True)
+    in_top = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    rk = (relevant & in_top).sum(axis=1) / n_rel
+    return ap, p1.astype(np.float64), rk, curves
 
 
 def normalize(embeddings: np.ndarray) -> np.ndarray:
@@ -97,26 +147,27 @@ def query_by_example(
     aps, p1s, rks, curves = [], [], [], []
     missing = 0
     for start in range(0, n, QUERY_BATCH):
-        sims = index.scores(e[start : start + QUERY_BATCH])
-        for row, q in enumerate(range(start, min(start + QUERY_BATCH, n))):
-            keep = np.ones(n, dtype=bool)
-            keep[q] = False
-            if exclude_same_speaker:
-                keep &= speakers != speakers[q]
-            rel = labels[keep] == labels[q]
-            if not rel.any():
-                missing += 1
-                continue
-            ap, p1, rk = _rank_metrics(sims[row, keep], rel, k)
-            curves.append(interpolated_precision(sims[row, keep], rel))
+        queries = np.arange(start, min(start + QUERY_BATCH, n))
+        sims = index.scores(e[queries])
+        keep = np.arange(n)[None, :] != queries[:, None]
+        if exclude_same_speaker:
+            keep &= speakers[None, :] != speakers[queries, None]
+        relevant = (labels[None, :] == labels[queries, None]) & keep
+        has = relevant.any(axis=1)
+        missing += int((~has).sum())
+        if has.any():
+            ap, p1, rk, curve = _ranked(sims[has], relevant[has], keep[has], k, RECALL_LEVELS)
             aps.append(ap)
             p1s.append(p1)
             rks.append(rk)
+            curves.append(curve)
+    aps, p1s, rks = (np.concatenate(x) if x else np.empty(0) for x in (aps, p1s, rks))
+    curves = list(np.concatenate(curves)) if curves else []
     nan = float("nan")
     return {
-        "map": float(np.mean(aps)) if aps else nan,
-        "p_at_1": float(np.mean(p1s)) if p1s else nan,
-        f"r_at_{k}": float(np.mean(rks)) if rks else nan,
+        "map": float(np.mean(aps)) if len(aps) else nan,
+        "p_at_1": float(np.mean(p1s)) if len(p1s) else nan,
+        f"r_at_{k}": float(np.mean(rks)) if len(rks) else nan,
         "queries": len(aps),
         "queries_without_relevant": missing,
         "pr_curve": pr_curve(curves),

@@ -10,7 +10,8 @@ Every figure here is taken in the process that trains the cell, on the backend K
   compile; their excess over the median is reported as compile time, apart from throughput.
 - Data wait: ``pipeline_wait`` times how long a consumer blocks on the training pipeline when it
   pulls a batch every median step, outside the training steps (a stamping op inside the steps
-  would run in step with them under op determinism and slow every step).
+  would run in step with them under op determinism and slow every step), beyond the cost of
+  pulling an always-ready batch.
 - ``inference``: batch-1 latency (p50, p90) and large-batch throughput of a trained model.
 
 Training FLOPs are counted as three forward passes per example (forward, and a backward pass of
@@ -19,7 +20,9 @@ about twice the forward's cost), the usual convention for model-FLOPs utilizatio
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import time
 
 import keras
@@ -29,10 +32,10 @@ PEAK_SIZE = 1024  # calibration matrix side: 2 * 1024**3 = 2.1 GFLOP per product
 PEAK_REPEATS = 12
 WARMUP_STEPS = 2  # training steps dropped before the step statistics (trace, compile, caches)
 TRAIN_FLOPS_FACTOR = 3  # forward + backward (about twice the forward) per training example
-LATENCY_RUNS = 30
+LATENCY_RUNS = 20
 THROUGHPUT_BATCH = 256
 THROUGHPUT_RUNS = 5
-WAIT_PROBE_BATCHES = 20
+WAIT_PROBE_BATCHES = 10
 
 
 def _sync(value) -> np.ndarray:
@@ -68,23 +71,34 @@ def percentiles(values, qs=(10, 50, 90)) -> dict[str, float]:
 def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) -> float:
     """Share of step time a consumer of ``ds`` spends blocked on it, at a step of ``step_seconds``.
 
-    Pulls ``batches`` batches from a fresh iterator, idling ``step_seconds`` after each (the
-    model's median step, during which the pipeline's prefetch can work ahead), and times each
-    blocking ``next``. Used for training cells, whose steps must not carry a stamping op: under
-    TensorFlow op determinism a stateful op in the pipeline runs in step with the consumer and
-    would slow every step. The first batch (iterator start, shuffle-buffer fill) is left out.
+    Pulls ``batches`` batches from a fresh iterator, one every ``step_seconds`` (the model's
+    median step, during which the pipeline's prefetch can work ahead), and times each blocking
+    ``next``. Each pull is paired with a pull, half a step earlier, from an always-ready source
+    of the same batch; its time (about 0.5 ms: the Python iterator protocol and an eager tensor,
+    which ``fit`` does not pay, as it pulls inside its compiled step) is subtracted, so what is
+    left is the time the pipeline itself made the consumer wait. Used for training cells, whose
+    steps must not carry a stamping op: under TensorFlow op determinism a stateful op in the
+    pipeline runs in step with the consumer and would slow every step. The first batch (iterator
+    start, shuffle-buffer fill) is left out.
     """
+    import tensorflow as tf
+
     it = iter(ds)
-    next(it)
+    ready = iter(tf.data.Dataset.from_tensors(next(it)).repeat())
+    next(ready)
     blocked = []
     for _ in range(batches):
-        time.sleep(step_seconds)
+        time.sleep(step_seconds / 2)
+        t0 = time.perf_counter()
+        next(ready)
+        baseline = time.perf_counter() - t0
+        time.sleep(step_seconds / 2)
         t0 = time.perf_counter()
         try:
             next(it)
         except StopIteration:
             break
-        blocked.append(time.perf_counter() - t0)
+        blocked.append(max(0.0, time.perf_counter() - t0 - baseline))
     if not blocked:
         raise ValueError("the pipeline yielded a single batch; no wait to measure")
     return float(np.sum(blocked) / (np.sum(blocked) + len(blocked) * step_seconds))
@@ -216,6 +230,7 @@ def cell_speed(
         "data_wait_share": step_timing["data_wait_share"],
         "data_wait_method": "pipeline probe at the median step",
         "backend": keras.backend.backend(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "jit_compile": bool(
             getattr(model, "jit_compile", False) if jit_compile is None else jit_compile
         ),
@@ -242,3 +257,27 @@ def attach(result: dict, model: keras.Model, step_timing: dict, example, **kwarg
     record, values = cell_speed(model, step_timing, example, **kwargs)
     result["speed"] = record
     result["metrics"].update({k: metrics.record(k, v) for k, v in values.items()})
+
+
+@contextlib.contextmanager
+def xla_allowed(jit_compile: bool | None):
+    """Let a TensorFlow timing cell compile with XLA; yields whether its ops stay deterministic.
+
+    Every run enables TensorFlow's op determinism, and Keras then refuses ``jit_compile=True``
+    (it falls back to no XLA with a warning), so an XLA on/off axis would time the same thing
+    twice. Inside this context, on TensorFlow with ``jit_compile=True`` only, op determinism is
+    off and restored on exit: the cell is timed with XLA but its numbers are not bit-for-bit
+    reproducible, which the cell records (``deterministic: false``) and the report says.
+    """
+    if not (jit_compile and keras.backend.backend() == "tensorflow"):
+        yield True
+        return
+    from tensorflow.python.framework import config as tf_config  # no public disable yet
+
+    was_on = tf_config.is_op_determinism_enabled()
+    tf_config.disable_op_determinism()
+    try:
+        yield False
+    finally:
+        if was_on:
+            tf_config.enable_op_determinism()

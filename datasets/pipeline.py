@@ -15,11 +15,19 @@ from datasets.base import AsrSplit, AudioSplit, encode
 def batches(
     split: AudioSplit, batch_size: int, *, shuffle_seed: int | None = None
 ) -> tf.data.Dataset:
-    """``(audio, label)`` batches of ``split``; shuffled each epoch when ``shuffle_seed`` is set."""
-    ds = tf.data.Dataset.from_tensor_slices((split.audio, split.labels))
+    """``(audio, label)`` batches of ``split``; shuffled each epoch when ``shuffle_seed`` is set.
+
+    The pipeline shuffles and batches clip indices and gathers each batch's clips in one op, so
+    the shuffle buffer holds integers rather than a copy of every clip: a batch costs one gather
+    instead of ``batch_size`` trips through the buffer. The order is the one a shuffle of the
+    clips themselves gives with the same seed (the permutation does not depend on the elements).
+    """
+    audio, labels = tf.constant(split.audio), tf.constant(split.labels)
+    ds = tf.data.Dataset.range(len(split))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(lambda i: (tf.gather(audio, i), tf.gather(labels, i)))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def asr_batches(

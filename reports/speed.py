@@ -64,6 +64,7 @@ def frame(ctx: Context) -> pd.DataFrame:
                 "peak_gflops": sp.get("peak_gflops"),
                 "accuracy": metrics.get("accuracy", {}).get("value"),
                 "wer": metrics.get("wer", {}).get("value"),
+                "deterministic": r.get("deterministic", True),
             }
         )
     df = pd.DataFrame(rows)
@@ -214,6 +215,16 @@ def section(ctx: Context) -> Section | None:
                 f"Input pipeline: cells waited on data for {waits.median():.1%} of their step "
                 f"time (median; worst {waits.max():.1%}); target under {DATA_WAIT_TARGET:.0%}. "
                 + (f"Over target: {', '.join(over)}." if over else "Every cell is under it.")
+            )
+        )
+    loose = df[~df["deterministic"].astype(bool)]
+    if len(loose):
+        out.blocks.append(
+            Text(
+                f"Not deterministic: {len(loose)} cell(s) ran with TensorFlow's op determinism "
+                "off, because Keras refuses XLA compilation under it; their timings are valid, "
+                "but their numbers are not bit-for-bit reproducible: "
+                f"{', '.join(loose['cell_id'])}."
             )
         )
     out.blocks.append(cell_table(df))

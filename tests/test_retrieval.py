@@ -91,3 +91,49 @@ def test_query_by_example_with_ties_by_hand():
     # queries 0, 1: tie of 2 (one relevant) then nothing: AP 1/2; query 2 ("b"): the other "b"
     # ranks last behind two ties -> AP 1/3; query 3: its "b" is tied with two "a"s -> AP 1/3
     assert out["queries"] == 4 and out["map"] == pytest.approx((0.5 + 0.5 + 1 / 3 + 1 / 3) / 4)
+
+
+def _one_query_at_a_time(emb, labels, speakers, k, exclude_same_speaker):
+    """The per-query loop the batched metrics replaced, kept as the reference."""
+    e = retrieval.normalize(emb)
+    sims = e @ e.T
+    aps, p1s, rks, curves = [], [], [], []
+    for q in range(len(e)):
+        keep = np.arange(len(e)) != q
+        if exclude_same_speaker:
+            keep &= speakers != speakers[q]
+        rel = labels[keep] == labels[q]
+        if not rel.any():
+            continue
+        scores = sims[q, keep]
+        order = np.argsort(-scores, kind="stable")
+        aps.append(retrieval.average_precision(scores, rel))
+        p1s.append(float(rel[order[0]]))
+        rks.append(rel[order[:k]].sum() / rel.sum())
+        curves.append(retrieval.interpolated_precision(scores, rel))
+    return np.mean(aps), np.mean(p1s), np.mean(rks), len(aps), np.mean(curves, axis=0)
+
+
+@pytest.mark.parametrize("exclude_same_speaker", [False, True])
+@pytest.mark.parametrize(("seed", "k"), [(0, 5), (1, 5), (2, 400)])  # k=400: more than all items
+def test_batched_query_by_example_matches_one_query_at_a_time(
+    exclude_same_speaker, seed, k, monkeypatch
+):
+    # Random clustered embeddings, quantized so that many scores tie exactly; a small batch so
+    # that queries span several batches.
+    monkeypatch.setattr(retrieval, "QUERY_BATCH", 37)
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 6, 150)
+    speakers = rng.integers(0, 5, 150)
+    emb = np.round(rng.standard_normal((6, 4))[labels] + rng.standard_normal((150, 4)), 0)
+    emb[:3] = emb[3]  # exact duplicates: ties at the top of some rankings
+    ref_map, ref_p1, ref_rk, ref_n, ref_curve = _one_query_at_a_time(
+        emb, labels, speakers, k, exclude_same_speaker
+    )
+    out = retrieval.query_by_example(
+        emb, labels, speakers, k=k, exclude_same_speaker=exclude_same_speaker
+    )
+    assert out["queries"] == ref_n and out["queries_without_relevant"] == 150 - ref_n
+    assert out["map"] == pytest.approx(ref_map, rel=1e-12)
+    assert out["p_at_1"] == ref_p1 and out[f"r_at_{k}"] == pytest.approx(ref_rk, rel=1e-12)
+    assert out["pr_curve"]["precision"] == ref_curve.round(4).tolist()

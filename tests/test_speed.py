@@ -32,6 +32,19 @@ def test_conv_and_dense_flops_match_hand_counts():
     assert counts == [2 * 25 * 16 * 5 * 8, 2 * 25 * 16 * 3, 2 * 25 * 4 * 16 + 25 * 4]
 
 
+def test_a_shared_layer_is_counted_once_per_call():
+    # One Conv1D(8, 3, same) on 20 frames x 8 channels, called twice in a chain, then one Dense
+    # shared by two branches that are added: each call costs the same, so each counts.
+    conv = keras.layers.Conv1D(8, 3, padding="same", use_bias=False, name="conv")
+    dense = keras.layers.Dense(8, use_bias=False, name="dense")
+    inp = keras.Input((20, 8))
+    x = conv(conv(inp))
+    out = keras.layers.Add(name="add")([dense(x), dense(keras.layers.ReLU(name="relu")(x))])
+    counts = flops.per_layer(keras.Model(inp, out), (20, 8))
+    one_conv, one_dense = 2 * 20 * 8 * 3 * 8, 2 * 20 * 8 * 8
+    assert counts == {"conv": 2 * one_conv, "dense": 2 * one_dense, "relu": 160, "add": 160}
+
+
 def test_conv2d_separable_and_elementwise_flops_match_hand_counts():
     # 10x6x3 -> Conv2D(4, 3, valid, bias): 8x4x4 outputs, 27 MACs + 1 bias each;
     # SeparableConv1D on 20x5 with 7 filters, kernel 3, valid: 18 positions.
@@ -131,3 +144,17 @@ def test_inference_latency_and_throughput():
 def test_utilization_is_training_flops_over_the_peak():
     # 1 GFLOP forward, 10 samples/s, trained at 3x forward -> 30 GFLOP/s of a 60 GFLOP/s peak
     assert speed.utilization(1e9, 10.0, 60.0) == pytest.approx(0.5)
+
+
+def test_xla_scope_turns_op_determinism_off_only_for_tensorflow_xla_and_restores_it():
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.experimental.enable_op_determinism()
+    with speed.xla_allowed(False) as deterministic:
+        assert deterministic and tf_config.is_op_determinism_enabled()
+    with speed.xla_allowed(True) as deterministic:
+        assert not deterministic and not tf_config.is_op_determinism_enabled()
+    assert tf_config.is_op_determinism_enabled()
+    with pytest.raises(RuntimeError), speed.xla_allowed(True):
+        raise RuntimeError("a failing cell")
+    assert tf_config.is_op_determinism_enabled()

@@ -35,6 +35,7 @@ def timing_cell(backend, jit, depth, residual, wait=0.01):
         "jit_compile": jit,
         "train_samples_per_s": rate,
     }
+    r["deterministic"] = not (backend == "tensorflow" and jit)
     r["metrics"] = {
         "train_samples_per_s": {"value": rate, "unit": "samples/s", "higher_is_better": True},
         "params": {"value": 60000.0 * depth, "unit": "count", "higher_is_better": False},
@@ -58,6 +59,7 @@ def test_speed_section_puts_backends_side_by_side_and_names_the_fastest(tmp_path
     rows = re.findall(r"<tr><td>tc-resnet8</td>.*?</tr>", text, flags=re.S)
     assert len(rows) == 4 and all(row.endswith("<td>jax</td></tr>") for row in rows)
     assert "Over target: timing-perf-tc-resnet8-d2-plain-s0-jax." in text
+    assert "Not deterministic: 4 cell(s)" in text and "d1-res-s0-tf-xla" in text
     assert 'id="timing"' not in text  # timing cells have no task section of their own
 
 

@@ -102,3 +102,36 @@ def test_a_child_that_dies_records_its_cells_as_errors(tmp_path, monkeypatch):
     (r,) = store.read_results(run_dir)
     assert summary.statuses == {"error": 1}
     assert "code 3" in r["error"] and "no jax here" in r["traceback"]
+
+
+def test_xla_on_tensorflow_runs_without_op_determinism_and_says_so(tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
+    s = _suite(["tensorflow"], [True, False])
+    runner.run_suite(s, tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)
+    results = {r["cell"]["id"]: r for r in store.read_results(tmp_path / "run")}
+    xla, plain = (results[c.id] for c in s.cells())
+    assert xla["status"] == plain["status"] == "ok"
+    # XLA really compiled (Keras would have fallen back under determinism), and it is recorded
+    assert xla["speed"]["jit_compile"] is True and xla["deterministic"] is False
+    assert plain["speed"]["jit_compile"] is False and plain["deterministic"] is True
+    assert tf_config.is_op_determinism_enabled()  # restored for the cells after
+
+
+def test_a_torch_child_waits_passively_unless_told_otherwise(tmp_path, monkeypatch):
+    import subprocess
+
+    seen = {}
+
+    def fake_run(cmd, env, **kwargs):
+        seen[env["KERAS_BACKEND"]] = env.get("OMP_WAIT_POLICY")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for backend in ("torch", "jax"):
+        runner.run_backend_child(tmp_path, backend, data_dir=None, cache_dir=None, quiet=True)
+    assert seen == {"torch": "PASSIVE", "jax": None}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    runner.run_backend_child(tmp_path, "torch", data_dir=None, cache_dir=None, quiet=True)
+    assert seen["torch"] == "ACTIVE"
