@@ -40,10 +40,10 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("wer_beam", "fraction", False, "word error rate on test, beam search"),
         MetricSpec("cer_beam", "fraction", False, "character error rate on test, beam search"),
         MetricSpec(
-            "wer_lm", "fraction", False, "test WER, lexicon beam search + bigram (train text)"
+            "wer_lm", "fraction", False, "test WER, lexicon beam search + word n-gram of train text"
         ),
         MetricSpec(
-            "cer_lm", "fraction", False, "test CER, lexicon beam search + bigram (train text)"
+            "cer_lm", "fraction", False, "test CER, lexicon beam search + word n-gram of train text"
         ),
         MetricSpec("val_wer", "fraction", False, "word error rate on val, greedy, best weights"),
         MetricSpec("qbe_map", "fraction", True, "query-by-example mAP over test utterances"),

@@ -1,5 +1,5 @@
 """The report's speech-recognition section: WER/CER against depth, greedy vs beam vs the
-lexicon + bigram decoder, worst cases."""
+lexicon + n-gram decoder, worst cases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from reports.page import Context, Section, Table
 
 
 def greedy_vs_beam(ctx: Context, task: str) -> Table | None:
-    """Test WER and CER of every ok cell: greedy, beam search and lexicon + bigram side by side."""
+    """Test WER and CER of every ok cell: greedy, beam search and lexicon + n-gram side by side."""
     rows = []
     for r in ctx.task_results(task):
         m = r.get("metrics") or {}
@@ -46,7 +46,7 @@ def greedy_vs_beam(ctx: Context, task: str) -> Table | None:
         rows,
         "Corpus-level test error rates (jiwer). Greedy and beam search use the acoustic model "
         "alone; lexicon+LM is a beam search that only spells words of the training transcripts "
-        "and adds a word bigram counted on them (never on test text). Look for: how much of the "
+        "and adds a word n-gram counted on them (never on test text). Look for: how much of the "
         "greedy WER is spelling the lexicon repairs, and whether depth still matters after it.",
         numeric=[False, False, True, True, True, True, True, True, True, False],
     )

@@ -1,4 +1,4 @@
-"""The lexicon-constrained bigram CTC decoder against brute force, and the bigram LM itself."""
+"""The lexicon-constrained n-gram CTC decoder against brute force, and the n-gram LM itself."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ BLANK = 3
 TRAIN = ["a b", "b a", "ab", "a", "b a b"]
 
 
-def brute_force(logp: np.ndarray, lm: lexicon.BigramLM, alpha: float, beta: float):
+def brute_force(logp: np.ndarray, lm: lexicon.NgramLM, alpha: float, beta: float):
     """Best lexicon text by summing every frame path's probability per collapsed text."""
     totals: dict[str, float] = {}
     for path in itertools.product(range(len(ALPHABET) + 1), repeat=len(logp)):
@@ -32,10 +32,11 @@ def brute_force(logp: np.ndarray, lm: lexicon.BigramLM, alpha: float, beta: floa
     return best, scored[best]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("order", [1, 2, 3])
 @pytest.mark.parametrize(("alpha", "beta"), [(0.0, 0.0), (0.8, 1.5), (2.0, -1.0)])
-def test_unbounded_beam_matches_brute_force(seed, alpha, beta):
-    lm = lexicon.BigramLM(TRAIN)
+def test_unbounded_beam_matches_brute_force(seed, order, alpha, beta):
+    lm = lexicon.NgramLM(TRAIN, order=order)
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(6, len(ALPHABET) + 1)) * 2.0
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
@@ -48,7 +49,7 @@ def test_unbounded_beam_matches_brute_force(seed, alpha, beta):
 
 def test_lexicon_fixes_spelling_and_bigram_breaks_ties():
     """The acoustics slightly prefer "bat sat"; the bigram, trained on "cat sat", overrules them."""
-    lm = lexicon.BigramLM(["cat sat", "cat sat", "cat sat", "bat", "sat"])
+    lm = lexicon.NgramLM(["cat sat", "cat sat", "cat sat", "bat", "sat"])
     alphabet = ("a", "b", "c", "s", "t", " ")
     blank = len(alphabet)
 
@@ -81,24 +82,46 @@ def test_lexicon_fixes_spelling_and_bigram_breaks_ties():
 
 def test_unfinished_word_is_never_output():
     """ "a" is only the start of the lexicon word "ab": the decoder must fall back to ""."""
-    lm = lexicon.BigramLM(["ab"])
+    lm = lexicon.NgramLM(["ab"])
     logp = np.log(np.array([[0.9, 0.04, 0.03, 0.03]]))  # one frame: too short for "ab"
     text, score = lexicon.decode(logp, lm, ALPHABET, BLANK, lexicon.Decoder(alpha=0.0))
     assert text == ""
     assert score == pytest.approx(math.log(0.03 + 0.03))  # "" is a blank or a lone space
 
 
-def test_bigram_is_a_distribution_and_discounts_unseen():
-    lm = lexicon.BigramLM(TRAIN)
-    for prev in (lexicon.BOS, "a", "b", "ab"):
-        total = sum(math.exp(lm.logp(prev, w)) for w in [*lm.words, lexicon.EOS])
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_ngram_is_a_distribution_and_discounts_unseen(order):
+    lm = lexicon.NgramLM(TRAIN, order=order)
+    for words in ((), ("a",), ("b",), ("ab",), ("a", "b"), ("b", "b")):  # ("b", "b") unseen
+        history = lm.context(words)
+        assert len(history) == order - 1
+        total = sum(math.exp(lm.logp(history, w)) for w in [*lm.words, lexicon.EOS])
         assert total == pytest.approx(1.0)
-    assert lm.logp("a", "b") > lm.logp("a", "ab")  # "a b" seen twice, "a ab" never
-    assert lm.logp("ab", "ab") > -math.inf
+    if order > 1:
+        assert lm.logp(("a",)[-order + 1 :], "b") > lm.logp(("a",)[-order + 1 :], "ab")
+    assert lm.score("b a b") == pytest.approx(
+        sum(lm.logp(lm.context(h), w) for h, w in [((), "b"), (("b",), "a"), (("b", "a"), "b")])
+        + lm.logp(lm.context(("b", "a", "b")), lexicon.EOS)
+    )
     with pytest.raises(KeyError, match="not in the lexicon"):
-        lm.logp("a", "zz")
+        lm.logp(lm.context(["a"]), "zz")
+
+
+def test_trigram_uses_two_words_of_history():
+    lm = lexicon.NgramLM(["x a y", "z a w"] * 3, order=3)
+    assert lm.logp(("x", "a"), "y") > lm.logp(("x", "a"), "w")
+    assert lm.logp(("z", "a"), "w") > lm.logp(("z", "a"), "y")
+    bigram = lexicon.NgramLM(["x a y", "z a w"] * 3, order=2)
+    assert bigram.logp(("a",), "y") == pytest.approx(bigram.logp(("a",), "w"))
+
+
+def test_lm_input_is_checked():
     with pytest.raises(ValueError, match="no words"):
-        lexicon.BigramLM(["", "  "])
+        lexicon.NgramLM(["", "  "])
+    with pytest.raises(ValueError, match="order"):
+        lexicon.NgramLM(TRAIN, order=0)
+    with pytest.raises(ValueError, match="discount"):
+        lexicon.NgramLM(TRAIN, discount=1.0)
 
 
 def test_decoder_config_is_checked():
@@ -106,3 +129,7 @@ def test_decoder_config_is_checked():
         lexicon.Decoder(beam_width=0)
     with pytest.raises(ValueError, match="alpha"):
         lexicon.Decoder(alpha=-1.0)
+    with pytest.raises(ValueError, match="threshold"):
+        lexicon.Decoder(threshold=0.0)
+    with pytest.raises(ValueError, match="lm_order"):
+        lexicon.Decoder(lm_order=0)
