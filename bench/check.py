@@ -75,6 +75,8 @@ TOLERANCES: dict[str, Tolerance | None] = {
     "cer": Tolerance("absolute", 0.03),
     "wer_beam": Tolerance("absolute", 0.03),
     "cer_beam": Tolerance("absolute", 0.03),
+    "wer_lm": Tolerance("absolute", 0.03),
+    "cer_lm": Tolerance("absolute", 0.03),
     "qbe_map": Tolerance("absolute", 0.03),
     "qbe_si_map": Tolerance("absolute", 0.03),
     "std_*map": Tolerance("absolute", 0.03),

@@ -39,6 +39,12 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("cer", "fraction", False, "character error rate on test, greedy decoding"),
         MetricSpec("wer_beam", "fraction", False, "word error rate on test, beam search"),
         MetricSpec("cer_beam", "fraction", False, "character error rate on test, beam search"),
+        MetricSpec(
+            "wer_lm", "fraction", False, "test WER, lexicon beam search + word n-gram of train text"
+        ),
+        MetricSpec(
+            "cer_lm", "fraction", False, "test CER, lexicon beam search + word n-gram of train text"
+        ),
         MetricSpec("val_wer", "fraction", False, "word error rate on val, greedy, best weights"),
         MetricSpec("qbe_map", "fraction", True, "query-by-example mAP over test utterances"),
         MetricSpec("qbe_p_at_1", "fraction", True, "query-by-example precision at 1"),

@@ -38,12 +38,14 @@ def test_cells_train_decode_and_score(asr_run):
     for r in store.read_results(run_dir):
         assert r["status"] == "ok", r.get("traceback")
         m = r["metrics"]
-        for name in ("wer", "cer", "wer_beam", "cer_beam", "val_wer"):
+        for name in ("wer", "cer", "wer_beam", "cer_beam", "wer_lm", "cer_lm", "val_wer"):
             assert m[name]["unit"] == "fraction" and m[name]["higher_is_better"] is False
             assert m[name]["value"] >= 0
         assert r["history"]["loss"][-1] < r["history"]["loss"][0], "CTC loss must fall"
         assert 0 < len(r["worst"]) <= 10 and {"reference", "hypothesis"} <= set(r["worst"][0])
         assert r["errors"]["reference_words"] > 0
+        assert r["errors_lm"]["reference_words"] == r["errors"]["reference_words"]
+        assert r["lm_decoder"]["lexicon_from"] == "train" and r["lm_decoder"]["beam_width"] > 0
         assert r["gradient_flow"]["init"]["blocks"] == 2
         # spoken term detection: the tiny grammar's words as queries over the test utterances
         assert m["std_map"]["unit"] == "fraction" and 0 < m["std_map"]["value"] <= 1

@@ -306,6 +306,7 @@ def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
             "cer": metric(wer / 3, "fraction", False),
             "wer_beam": metric(wer - 0.01, "fraction", False),
             "cer_beam": metric(wer / 3 - 0.01, "fraction", False),
+            "wer_lm": metric(wer / 4 + 0.0012, "fraction", False),
         }
         r["errors"] = {"substitutions": 4, "deletions": 2, "insertions": 1}
         r["worst"] = [
@@ -323,6 +324,7 @@ def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
     assert "asr-s-tc-resnet8-d2-res-s0" in text  # the best cell names the worst-utterance table
     assert "turn &lt;b&gt;on&lt;/b&gt; the light" in text  # escaped, never markup
     assert "0.090" in text or "0.09" in text  # best residual beam WER
+    assert "WER lexicon+LM" in text and "0.0262" in text  # best residual LM WER (0.025 + 0.0012)
 
 
 def test_asr_section_shows_term_detection_beside_wer_and_the_hardest_terms(tmp_path):
