@@ -31,9 +31,12 @@ def test_quick_suite_has_residual_and_plain_at_several_depths():
     cells = suite.load("quick").cells()
     assert {c.residual for c in cells} == {True, False}
     assert len({c.depth for c in cells if c.preset == "tc-resnet8"}) >= 3
-    asr = [c for c in cells if c.task == "asr"]
-    assert {c.dataset for c in asr} == {"synth-sentences"}
-    assert {(c.depth, c.residual) for c in asr} >= {(1, True), (1, False), (3, True), (3, False)}
+
+
+def test_sentences_suite_compares_residual_and_plain_asr_at_two_depths():
+    cells = suite.load("sentences").cells()
+    assert {(c.task, c.dataset) for c in cells} == {("asr", "synth-sentences")}
+    assert {(c.depth, c.residual) for c in cells} == {(1, True), (1, False), (3, True), (3, False)}
 
 
 BASE = {
