@@ -113,27 +113,20 @@ class Probe:
         self.loss_fn = loss_fn
         self.batches = [tf.nest.map_structure(tf.convert_to_tensor, b) for b in batches]
         self.table = layer_table(model)
-        self._stacked = [
-            k in set(self.table["tensor"][self.table["copy"] >= 0])
-            for k in range(len(model.trainable_weights))
-        ]
+        stacked = set(self.table["tensor"][self.table["copy"] >= 0])
+        self._stacked = [k in stacked for k in range(len(model.trainable_weights))]
         # Compiled: deep nets loop their blocks (``models.repeat``), so the trace stays cheap.
-        self._grad = tf.function(self._grad, reduce_retracing=True)
+        self._grad = tf.function(self._grad_sums, reduce_retracing=True)
 
-    def _grad(self, trainable, non_trainable, x, y):
+    def _grad_sums(self, trainable, non_trainable, x, y):
         with tf.GradientTape() as tape:
             tape.watch(trainable)
             logits, _ = self.model.stateless_call(trainable, non_trainable, x, training=True)
             loss = self.loss_fn(x, y, logits)
         grads = tape.gradient(loss, trainable)
-        # Per tensor, or per copy of a stacked tensor: sums of squares over all but axis 0.
         return loss, [
-            tf.zeros(())
-            if g is None
-            else tf.reduce_sum(tf.reshape(g, (g.shape[0], -1)) ** 2, -1)
-            if stacked
-            else tf.reduce_sum(g**2)
-            for g, stacked in zip(grads, self._stacked, strict=True)
+            _square_sums(g, v, stacked)
+            for g, v, stacked in zip(grads, trainable, self._stacked, strict=True)
         ]
 
     def tensor_grad_norms(self, n_batches: int | None = None) -> np.ndarray:
@@ -173,6 +166,15 @@ class Probe:
             },
             columns=list(COLUMNS),
         ).sort_values("depth", kind="stable", ignore_index=True)
+
+
+def _square_sums(grad, value, stacked: bool):
+    """Sum of squares of a gradient: one per tensor, or one per copy of a stacked tensor."""
+    if grad is None:  # no path from the loss: a zero norm, shaped like the others
+        return tf.zeros((value.shape[0],) if stacked else ())
+    if stacked:
+        return tf.reduce_sum(tf.reshape(grad, (grad.shape[0], -1)) ** 2, -1)
+    return tf.reduce_sum(grad**2)
 
 
 def _rows_of(sums: list[np.ndarray], table: pd.DataFrame) -> np.ndarray:

@@ -144,7 +144,9 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
     if watch.diverged is not None:
         for recorder in callbacks:
             if isinstance(recorder, gradflow.Recorder):
+                # The NaN step itself already moved the weights: keep what came before it.
                 flow = recorder.table()
+                flow = flow[flow["step"] < watch.diverged.step]
                 watch.diverged.partial = {
                     "gradient_flow": gradflow.summarize(flow),
                     "tables": {"gradflow": flow},

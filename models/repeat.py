@@ -26,7 +26,8 @@ TEMPLATE_INDEX = 0  # the block index the template's layer names carry
 
 
 class _Untracked:
-    """Hides the template from Keras's attribute tracking: its own weights are never used."""
+    """Hides the template from Keras's attribute tracking: ``call`` never reads its weights
+    (they only seed copy 0's initial values)."""
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
@@ -57,15 +58,25 @@ class Repeat(keras.layers.Layer):
 
     def build(self, input_shape) -> None:
         block = self.template
-        # Fresh copies draw fresh initial weights from the seeded global generator.
+        # Fresh copies draw fresh initial weights from the seeded global generator (loading a
+        # saved model builds too, then overwrites them: count - 1 clones, seconds at 128 blocks).
         copies = [block] + [keras.models.clone_model(block) for _ in range(self.count - 1)]
         trainable = {id(v) for v in block.trainable_weights}
+        # ``call`` hands the stacks to ``stateless_call`` in ``block.weights`` order split into
+        # trainable and not: that must be the order of its trainable/non-trainable variables.
+        order = [id(v) for v in block.weights]
+        expected = [id(v) for v in [*block.trainable_variables, *block.non_trainable_variables]]
+        if sorted(order, key=expected.index) != expected:
+            raise ValueError(f"Repeat cannot stack block {block.name!r}: unexpected weight order")
         self.stacked = []
         for j, v in enumerate(block.weights):
             w = self.add_weight(
                 shape=(self.count, *v.shape),
                 initializer="zeros",
                 trainable=id(v) in trainable,
+                # State (batch-norm statistics) stays float32 under mixed precision, as in
+                # BatchNormalization, so the loop can write back what the block computes.
+                autocast=id(v) in trainable,
                 name=v.path.replace("/", "."),
             )
             w.assign(np.stack([keras.ops.convert_to_numpy(c.weights[j]) for c in copies]))

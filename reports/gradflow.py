@@ -209,7 +209,7 @@ def summary_table(ctx: Context) -> Table | None:
                 _fmt(end.get("log10_slope_per_block")),
                 _fmt(init.get("vanished_fraction"), 2),
                 _fmt(end.get("vanished_fraction"), 2),
-                _fmt(100 * g.get("overhead", math.nan), 2),
+                f"{100 * g['overhead']:.1f}" if "overhead" in g else "–",
             ]
         )
     if not rows:

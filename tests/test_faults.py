@@ -106,7 +106,8 @@ def test_nan_is_diverged_with_its_step_oom_is_oom_and_the_sweep_goes_on(faulty):
     import pandas as pd
 
     flow = pd.read_parquet(run_dir / by_depth[1]["tables"]["gradflow"])
-    assert set(flow["step"]) >= set(range(DIVERGE_AT))
+    assert set(flow["step"]) == set(range(DIVERGE_AT))
+    assert flow["grad_norm"].notna().all()
     assert by_depth[1]["gradient_flow"]["init"]["blocks"] == 1
     assert by_depth[2]["status"] == "oom" and "ResourceExhausted" in by_depth[2]["error"]
     assert by_depth[3]["status"] == "oom" and "64 GiB" in by_depth[3]["error"]

@@ -73,9 +73,11 @@ def test_looped_blocks_compute_the_unrolled_network(preset, options, monkeypatch
     assert flops.per_example(looped, 16000) == flops.per_example(unrolled, 16000)
 
 
-def test_a_looped_model_saves_and_loads(tmp_path):
-    model = models.build("res8-narrow", num_classes=3, depth=16)
+@pytest.mark.parametrize("block", ["post", "rezero"])
+def test_a_looped_model_saves_and_loads(tmp_path, block):
+    model = models.build("tc-resnet8", num_classes=3, depth=16, width=0.5, block=block)
     x, _ = _batch()
+    model(x, training=True)  # every copy's batch-norm statistics move, each differently
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(again(x), model(x))
@@ -115,3 +117,14 @@ def test_a_looped_net_trains_the_same_twice_from_one_seed():
     assert a == b
     for u, v in zip(wa, wb, strict=True):
         np.testing.assert_array_equal(u, v)
+
+
+def test_a_looped_net_runs_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = models.build("res8-narrow", num_classes=3, depth=16, width=0.5)
+        x, _ = _batch()
+        model(x, training=True)
+        assert np.isfinite(np.asarray(model(x), dtype="float32")).all()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
