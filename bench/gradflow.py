@@ -77,18 +77,13 @@ def _repeats(model) -> list:
 
 def _squares(arrays: list[np.ndarray], table: pd.DataFrame) -> np.ndarray:
     """Sum of squares of each table row's values: a whole tensor, or one copy of a stack."""
-    sums = {}
-    out = np.empty(len(table))
-    for r, (k, c) in enumerate(zip(table["tensor"], table["copy"], strict=True)):
-        if (k, c) not in sums:
-            a = np.asarray(arrays[k], dtype=np.float64)
-            if c < 0:
-                sums[(k, c)] = float(np.sum(a**2))
-            else:
-                per_copy = np.sum(a.reshape(a.shape[0], -1) ** 2, axis=1)
-                sums.update({(k, i): float(v) for i, v in enumerate(per_copy)})
-        out[r] = sums[(k, c)]
-    return out
+    stacked = set(table["tensor"][table["copy"] >= 0])
+    sums = []
+    for k, a in enumerate(arrays):
+        a = np.asarray(a, dtype=np.float64)
+        per_copy = k in stacked
+        sums.append(np.sum(a.reshape(a.shape[0], -1) ** 2, axis=1) if per_copy else np.sum(a**2))
+    return _rows_of(sums, table)
 
 
 def _block_of(layer: str) -> int:
