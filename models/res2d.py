@@ -21,6 +21,7 @@ from models.frontend import log_mel
 from models.repeat import loops, stack
 
 MAX_DILATION = 16  # res15's largest; deeper variants stay at it instead of growing past the input
+BN_MOMENTUM = 0.9  # Keras's spelling of PyTorch's (honk's) default momentum of 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,9 @@ PRESETS: dict[str, Config] = {
     "res8-narrow": dataclasses.replace(_RES8, maps=19),
     "res15-narrow": dataclasses.replace(_RES15, maps=19),
     "res26-narrow": dataclasses.replace(_RES26, maps=19),
+    # For depth studies up to 128 blocks on a CPU: res8-narrow with an (8, 6) stem pool, so its
+    # blocks see 12 x 6 maps of a 1 s clip instead of 25 x 13 (2.3x faster per training step).
+    "res8-coarse": dataclasses.replace(_RES8, maps=19, pool=(8, 6)),
 }
 
 
@@ -90,7 +94,11 @@ def _conv(x, config: Config, conv_index: int, name: str):
 
 
 def _bn(x, name: str):
-    return keras.layers.BatchNormalization(center=False, scale=False, name=f"{name}_bn")(x)
+    # honk's nn.BatchNorm2d(affine=False) keeps PyTorch's momentum of 0.1, which is Keras's 0.9:
+    # Keras's default (0.99) leaves 28% of the initial statistics after 128 steps.
+    return keras.layers.BatchNormalization(
+        center=False, scale=False, momentum=BN_MOMENTUM, name=f"{name}_bn"
+    )(x)
 
 
 def block(x, skip, config: Config, index: int):

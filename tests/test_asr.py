@@ -1,5 +1,6 @@
 """Speech recognition pieces: CTC decoding with a known answer, WER/CER, padded batches."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -106,3 +107,56 @@ def test_asr_batches_know_their_batch_count():
     )
     ds = asr_batches(split, 4, shuffle_seed=0, buckets=4)
     assert int(ds.cardinality()) == sum(1 for _ in ds)
+
+
+def test_ctc_loss_on_the_tensorflow_kernel_equals_keras_ctc_loss():
+    """Same loss and gradient as ``keras.ops.ctc_loss`` (dense labels), repeats and padding
+    included. An utterance too short for its transcript has probability 0: infinite loss here,
+    where Keras's dense path gives a large finite number."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    batch, frames, width = 6, 20, 9
+    logits = tf.constant(rng.normal(size=(batch, frames, ctc.NUM_OUTPUTS)), tf.float32)
+    labels = rng.integers(0, ctc.BLANK, size=(batch, width)).astype("int32")
+    labels[0, 1:4] = labels[0, 0]  # repeats need a blank between them
+    label_len = np.array([9, 1, 4, 7, 9, 5], "int32")
+    out_frames = np.array([20, 3, 11, 20, 10, 16], "int32")  # row 4: 9 characters, 10 frames
+    labels[4, :] = 3  # ... but all repeated: 17 frames needed, so infeasible
+    y = {"labels": np.where(np.arange(width) < label_len[:, None], labels, -1),
+         "label_length": label_len}  # fmt: skip
+
+    def losses(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = fn(logits)
+            finite = tf.reduce_sum(tf.where(tf.math.is_finite(loss), loss, 0.0))
+        return loss.numpy(), tape.gradient(finite, logits).numpy()
+
+    ours = losses(lambda p: ctc._tf_kernel_ctc_loss(y["labels"], p, label_len, out_frames))
+    theirs = losses(
+        lambda p: keras.ops.ctc_loss(labels, p, label_len, out_frames, mask_index=ctc.BLANK)
+    )
+    assert np.isinf(ours[0][4]) and theirs[0][4] > 10 * theirs[0][[0, 1, 2, 3, 5]].max()
+    ok = [0, 1, 2, 3, 5]
+    np.testing.assert_allclose(ours[0][ok], theirs[0][ok], rtol=1e-5)
+    np.testing.assert_allclose(ours[1][ok], theirs[1][ok], atol=1e-5)
+    assert not ours[1][4].any()
+    # ctc_loss (the training loss) is the batch mean of the same per-utterance losses.
+    feasible = {k: v[ok] for k, v in y.items()}
+    mean = ctc.ctc_loss({"length": out_frames[ok]}, feasible, logits.numpy()[ok], lambda n: n)
+    assert float(mean) == pytest.approx(float(np.mean(theirs[0][ok])), rel=1e-5)
+
+
+def test_utterances_too_short_for_their_transcript_are_refused_before_training():
+    assert ctc.frames_needed(encode("a")) == 1
+    assert ctc.frames_needed(encode("hello")) == 6  # "ll" needs a blank between
+    split = AsrSplit(
+        audio=(np.zeros(1000, np.float32), np.zeros(100, np.float32)),
+        transcripts=("hello", "hello"),
+        speakers=("a", "b"),
+        ids=("long", "short"),
+    )
+    ctc.check_alignable(split, lambda n: n // 10, "train")  # 100 and 10 frames: both fit
+    with pytest.raises(ValueError, match=r"1 train utterance.*short"):
+        ctc.check_alignable(split, lambda n: n // 20, "train")  # 5 frames for "hello": no

@@ -1,5 +1,6 @@
 """Model families: published parameter counts, depth/width/skip variants, raw-audio front end."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ import models
 # Parameter counts from the papers' tables (12 classes): Tang & Lin 2018, Table 1;
 # Choi et al. 2019, Table 1. QuartzNet (Kriman et al. 2020, Table 2) with 29 outputs (28
 # characters + CTC blank) below. Presets made up here for a CPU have no published count.
-UNPUBLISHED = {"quartznet-small", "tc-resnet8-ctc"}
+UNPUBLISHED = {"quartznet-small", "tc-resnet8-ctc", "res8-coarse"}
 QUARTZNET_PARAMS = {"quartznet-5x5": 6_700_000, "quartznet-10x5": 12_800_000,
                     "quartznet-15x5": 18_900_000}  # fmt: skip
 PAPER_PARAMS = {
@@ -43,6 +44,16 @@ def test_quartznet_parameter_count_matches_paper(preset):
 
 def test_every_preset_has_a_paper_count():
     assert set(models.preset_names()) == set(PAPER_PARAMS) | set(QUARTZNET_PARAMS) | UNPUBLISHED
+
+
+def test_res8_coarse_is_res8_narrow_on_coarser_maps():
+    """Same weights as res8-narrow; its blocks see 12 x 6 maps of a 1 s clip, not 25 x 13."""
+    coarse, narrow = (models.build(p, num_classes=12) for p in ("res8-coarse", "res8-narrow"))
+    assert trainable(coarse) == trainable(narrow)
+    clip = np.zeros((1, 16_000), "float32")
+    for model, maps in ((coarse, (12, 6)), (narrow, (25, 13))):
+        stem = keras.Model(model.input, model.get_layer("stem_pool").output)
+        assert tuple(stem(clip).shape[1:3]) == maps
 
 
 @pytest.mark.parametrize("preset", ["quartznet-small", "tc-resnet8-ctc"])

@@ -33,9 +33,22 @@ def test_quick_suite_has_residual_and_plain_at_several_depths():
     assert len({c.depth for c in cells if c.preset == "tc-resnet8"}) >= 3
 
 
-def test_sentences_suite_compares_residual_and_plain_asr_at_two_depths():
-    cells = suite.load("sentences").cells()
-    assert {(c.task, c.dataset) for c in cells} == {("asr", "synth-sentences")}
+def test_gradflow_suite_trains_both_families_at_every_depth_for_every_variant():
+    cells = suite.load("gradflow").cells()
+    depths = {2, 4, 8, 16, 32, 64, 128}
+    for preset in ("tc-resnet8", "res8-coarse"):
+        for variant in ((False, "post"), (True, "post"), (True, "pre"), (True, "rezero")):
+            trained = {
+                c.depth
+                for c in cells
+                if c.task == "kws" and c.preset == preset and (c.residual, c.block) == variant
+            }
+            assert trained == depths, (preset, variant)
+
+
+def test_quick_suite_compares_residual_and_plain_asr_at_two_depths():
+    cells = [c for c in suite.load("quick").cells() if c.task == "asr"]
+    assert {c.dataset for c in cells} == {"synth-sentences"}
     assert {(c.depth, c.residual) for c in cells} == {(1, True), (1, False), (3, True), (3, False)}
 
 

@@ -56,6 +56,8 @@ def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Mod
     """Train one cell and evaluate its best weights on the test split."""
     cfg = cell.train
     net, model = build(cell)
+    for split in ("train", "val"):
+        ctc.check_alignable(getattr(data, split), model.frames, split)
     train_ds = asr_batches(data.train, cfg.batch_size, shuffle_seed=cell.seed)
     val_ds = asr_batches(data.val, EVAL_BATCH)
     steps = sum(1 for _ in train_ds)
