@@ -1,10 +1,11 @@
 """CTC training and decoding on top of any per-frame model (``models.build(..., head="ctc")``).
 
-``CtcModel`` wraps the frame model so Keras ``fit`` can train it with ``keras.ops.ctc_loss``:
-inputs are ``{"audio", "length"}`` (padded audio and true sample counts), targets
-``{"labels", "label_length"}`` (padded character ids and true lengths). The output lengths come
-from the family's ``output_frames``, so padding never counts. Only the inner frame model is saved:
-it takes raw audio, like every resdepth model.
+``CtcModel`` wraps the frame model so Keras ``fit`` can train it with the CTC loss (TensorFlow's
+C++ kernel on the TensorFlow backend, ``keras.ops.ctc_loss`` on the others): inputs are
+``{"audio", "length"}`` (padded audio and true sample counts), targets ``{"labels",
+"label_length"}`` (padded character ids and true lengths). The output lengths come from the
+family's ``output_frames``, so padding never counts. Only the inner frame model is saved: it
+takes raw audio, like every resdepth model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from datasets.base import ALPHABET
+from datasets.base import ALPHABET, encode
 
 BLANK = len(ALPHABET)  # the CTC blank is the last output
 NUM_OUTPUTS = len(ALPHABET) + 1
@@ -51,11 +52,15 @@ def _tf_kernel_ctc_loss(labels, logits, label_length, logit_length):
     """``keras.ops.ctc_loss`` on TensorFlow's C++ CTC kernel: the same loss and gradient.
 
     Keras hands TensorFlow dense labels, which ``tf.nn.ctc_loss`` computes as a scan over time
-    in graph ops: 158 ms for a batch of 32 x 116 frames on a 2-core CPU, against 8.7 ms for the
-    kernel, which takes sparse labels (half of a tc-resnet8-ctc training step). The kernel wants
-    the blank last, as ``BLANK`` is. An utterance with too few frames for its transcript (each
-    character, plus a blank between repeated ones) gets an infinite loss, as with Keras: the
-    kernel would refuse the batch, or with ``ignore_longer_outputs_than_inputs`` zero it.
+    in graph ops with its gradient: 158 ms for a batch of 32 x 116 frames on a 2-core CPU,
+    against 8.7 ms for the kernel, which takes sparse labels. A width-2 tc-resnet8-ctc training
+    step fell from 319 to 79 ms (3 blocks) and from 178 to 35 ms (1 block). The kernel wants the
+    blank last, as ``BLANK`` is, and has no XLA lowering (ASR cells never compile with XLA: op
+    determinism is on). An utterance with too few frames for its transcript (one per character,
+    plus a blank between repeated ones) has probability 0: its loss is infinite here, where Keras
+    gives a large finite number and the kernel alone would refuse the batch (more characters
+    than frames) or, with ``ignore_longer_outputs_than_inputs``, zero it. ``check_alignable``
+    keeps such utterances out of training.
     """
     import tensorflow as tf
 
@@ -87,8 +92,6 @@ def frames_needed(ids) -> int:
 def check_alignable(split, frames: Callable, name: str) -> None:
     """Refuse, before training, utterances with fewer output frames than their transcript needs
     (their CTC loss is infinite): a ``ValueError`` naming how many and which."""
-    from datasets.base import encode
-
     n = np.asarray(frames(np.array([len(a) for a in split.audio], dtype=np.int64)))
     short = [i for i, text in enumerate(split.transcripts) if frames_needed(encode(text)) > n[i]]
     if short:

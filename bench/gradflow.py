@@ -9,7 +9,7 @@ update-to-weight ratio ``||w_after - w_before|| / ||w_before||`` over one optimi
 
 The gradients are taken with ``model.stateless_call`` so a probe never moves batch-norm
 statistics or any other state of the model being trained. They use ``tf.GradientTape``: Keras 3
-has no backend-neutral gradient API, so this module is the one place that is TensorFlow-only.
+has no backend-neutral gradient API, so this module is TensorFlow-only.
 """
 
 from __future__ import annotations

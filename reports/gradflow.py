@@ -67,11 +67,11 @@ def norms_vs_depth(blocks: pd.DataFrame) -> bytes | None:
     """Block gradient norm at init against block index, one line per network depth."""
     if blocks.empty:
         return None
-    panels = list(blocks.groupby(["family", "kind"], sort=True))
+    panels = list(blocks.groupby(["preset", "kind"], sort=True))
     fig, axes = plots._panels(len(panels), 3.2, 2.6, sharey=True)
     depths = sorted(blocks["blocks"].unique())
     palette = dict(zip(depths, sns.color_palette("viridis", len(depths)), strict=True))
-    for ax, ((family, kind), part) in zip(axes, panels, strict=True):
+    for ax, ((preset, kind), part) in zip(axes, panels, strict=True):
         for depth, line in part.groupby("blocks"):
             line = line.sort_values("block")
             ax.plot(line["block"], line["grad_norm"], color=palette[depth], label=str(depth), lw=1)
@@ -79,7 +79,7 @@ def norms_vs_depth(blocks: pd.DataFrame) -> bytes | None:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("block (from the input)")
         ax.set_ylabel("gradient L2 norm at init")
-        ax.set_title(f"{family} · {kind}")
+        ax.set_title(f"{preset} · {kind}")
     axes[-1].legend(title="blocks", fontsize=7)
     fig.tight_layout()
     plots._legend_outside(fig, axes)
@@ -117,7 +117,7 @@ def heatmap(flow: pd.DataFrame, cell_ids: list[str]) -> bytes | None:
 
 @plots._styled
 def degradation(df: pd.DataFrame) -> bytes | None:
-    """Final training loss and test accuracy against depth, per family and block variant.
+    """Final training loss and test accuracy against depth, per preset and block variant.
 
     A cell whose loss became non-finite has no final loss: it is marked with a cross at the top
     of its panel, at its depth, in its variant's colour, rather than left out.
@@ -127,16 +127,20 @@ def degradation(df: pd.DataFrame) -> bytes | None:
     metrics = [m for m in ("train_loss", "accuracy") if m in df.columns and df[m].notna().any()]
     if df.empty or not metrics:
         return None
-    families = sorted(df["family"].dropna().unique())
+    presets = sorted(df["preset"].dropna().unique())  # a preset is one task's family and head
     fig, axes = plt.subplots(
         len(metrics),
-        len(families),
-        figsize=(3.4 * len(families), 2.6 * len(metrics)),
+        len(presets),
+        figsize=(3.4 * len(presets), 2.6 * len(metrics)),
         squeeze=False,
     )
     for i, metric in enumerate(metrics):
-        for j, family in enumerate(families):
-            ax, part = axes[i][j], df[df["family"] == family]
+        for j, preset in enumerate(presets):
+            ax, part = axes[i][j], df[(df["preset"] == preset) & df[metric].notna()]
+            ax.set_title(preset)
+            if part.empty:  # e.g. no accuracy for speech recognition
+                ax.set_axis_off()
+                continue
             kinds = [k for k in tables.KINDS if k in set(part["kind"])]
             sns.lineplot(
                 part,
@@ -160,8 +164,7 @@ def degradation(df: pd.DataFrame) -> bytes | None:
                     metric, "test accuracy (fraction, ↑)"
                 )
             )
-            ax.set_title(family)
-            lost = diverged[diverged["family"] == family]
+            lost = diverged[diverged["preset"] == preset]
             for kind, rows in lost.groupby("kind"):
                 ax.scatter(
                     rows["depth"],
@@ -252,10 +255,8 @@ def section(ctx: Context) -> Section | None:
     table = summary_table(ctx)
     if table:
         out.blocks.append(table)
-    # Init-only cells (task gradinit) reach the deepest nets; otherwise every cell's step 0.
-    at_init = flow[flow["task"] == "gradinit"] if (flow["task"] == "gradinit").any() else flow
     out.figure(
-        norms_vs_depth(block_table(at_init, 0)),
+        norms_vs_depth(block_table(flow, 0)),
         "Gradient norm of each block at initialization against its position from the input, one "
         "line per network depth (log scales). Look for: lines that fall toward block 1 (vanishing "
         "gradients) in plain nets, flat lines in residual ones.",

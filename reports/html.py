@@ -119,7 +119,6 @@ TASK_HEADLINES = {"kws": "accuracy", "asr": "wer", "retrieval": "map"}
 TASK_SECTIONS: dict[str, Callable[[Context, str], Section | None]] = {
     "kws": kws_section,
     "asr": asr.section,
-    "gradinit": lambda ctx, task: None,  # init-only cells: shown in the gradient-flow section
     "timing": lambda ctx, task: None,  # speed-only cells: shown in the speed section
 }
 

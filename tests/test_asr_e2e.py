@@ -91,3 +91,18 @@ def test_report_has_the_asr_section(asr_run):
     assert 'id="asr"' in text and "WER beam" in text and "worst test utterances" in text
     assert "Spoken term detection mAP against depth" in text and "hardest of" in text
     assert "Spoken term detection precision-recall of the best" in text
+
+
+def test_same_seed_gives_the_same_asr_cell(asr_run, tmp_path):
+    """A second run of one cell (the CTC kernel included) repeats the first to the bit."""
+    s, run_dir, cache, _ = asr_run
+    again = dict(TINY_ASR, experiment=[dict(TINY_ASR["experiment"][0])])
+    again["experiment"][0]["models"] = [
+        {"preset": "tc-resnet8-ctc", "depths": [2], "residual": [True]}
+    ]
+    runner.run_suite(suite.parse(again, "asr-tiny"), tmp_path / "again", cache_dir=cache, verbose=0)
+    (second,) = store.read_results(tmp_path / "again")
+    first = next(r for r in store.read_results(run_dir) if r["cell"]["id"] == second["cell"]["id"])
+    assert second["history"] == first["history"]
+    for name in ("wer", "cer", "wer_beam", "wer_lm", "std_map"):
+        assert second["metrics"][name]["value"] == first["metrics"][name]["value"], name

@@ -45,7 +45,7 @@ def expected_sections(results: list[dict]) -> set[str]:
     """The section ids a run's content calls for, derived from the results independently of the
     report code; ``speed`` is expected once cells carry speed data."""
     ok = [r for r in results if r.get("status") == "ok"]
-    tasks = {r["cell"]["task"] for r in results} - {"gradinit"}
+    tasks = {r["cell"]["task"] for r in results}
     metrics = {name for r in ok for name in r.get("metrics") or {}}
     expected = set(ALWAYS) | tasks
     if any(n.startswith(("qbe_", "std_")) for n in metrics):

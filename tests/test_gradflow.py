@@ -98,19 +98,3 @@ def test_recorder_records_init_and_every_interval_and_summarizes():
     summary = gradflow.summarize(table)
     assert summary["init"]["blocks"] == 3 and summary["steps"] == 8
     assert set(summary["end"]) >= {"first_last_ratio", "log10_slope_per_block", "vanished_fraction"}
-
-
-def test_gradinit_task_records_init_flow_without_training(tmp_path):
-    from bench.config import Cell, TrainConfig
-    from bench.tasks import gradinit
-    from datasets import synth_words
-
-    data = synth_words.load(synth_words.Config(profile="tiny"), None, tmp_path)
-    cell = Cell("init", "gradinit", "synth-words", (("profile", "tiny"),), "tc-resnet8", 4, 0.5,
-                False, 0, TrainConfig())  # fmt: skip
-    result, model = gradinit.run(cell, data)
-    flow = result["tables"]["gradflow"]
-    assert set(flow["step"]) == {0}
-    assert set(flow["block"]) == {gradflow.STEM, 1, 2, 3, 4, gradflow.HEAD}
-    assert result["gradient_flow"]["init"]["blocks"] == 4 and "end" not in result["gradient_flow"]
-    assert model.get_layer("block4_1_conv").filters == 24  # width 0.5 of the third stage's 48

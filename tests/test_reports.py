@@ -440,7 +440,6 @@ def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
     assert text.count("data:image/png;base64,") == 1
 
 
-
 def test_degradation_plot_marks_diverged_cells_instead_of_dropping_them(monkeypatch):
     import matplotlib.axes
     import pandas as pd
@@ -459,6 +458,7 @@ def test_degradation_plot_marks_diverged_cells_instead_of_dropping_them(monkeypa
         {
             "status": ["ok", "ok", "ok", "diverged"],
             "family": ["res2d"] * 4,
+            "preset": ["res8-coarse"] * 4,
             "kind": ["residual", "residual", "plain", "plain"],
             "depth": [2, 128, 2, 128],
             "train_loss": [0.3, 0.2, 0.4, None],
@@ -468,3 +468,35 @@ def test_degradation_plot_marks_diverged_cells_instead_of_dropping_them(monkeypa
     png = gradflow.degradation(df)
     assert png.startswith(b"\x89PNG")
     assert ([128], "plain: diverged") in marks  # once per panel: loss and accuracy
+
+
+def test_degradation_plot_keeps_presets_of_one_family_apart(monkeypatch):
+    """Keyword spotting and CTC cells of one family (quick) are drawn in panels of their own:
+    a classifier's and a CTC model's training losses are never averaged together."""
+    import pandas as pd
+    import seaborn as sns
+
+    from reports import gradflow
+
+    drawn = []
+    real = sns.lineplot
+
+    def spy(data, **kwargs):
+        drawn.append(set(data["preset"]))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(sns, "lineplot", spy)
+    df = pd.DataFrame(
+        {
+            "status": ["ok"] * 4,
+            "family": ["tcresnet"] * 4,
+            "preset": ["tc-resnet8", "tc-resnet8", "tc-resnet8-ctc", "tc-resnet8-ctc"],
+            "kind": ["residual", "plain"] * 2,
+            "depth": [3] * 4,
+            "train_loss": [0.2, 0.3, 9.0, 9.5],
+            "accuracy": [0.9, 0.8, None, None],
+        }
+    )
+    assert gradflow.degradation(df).startswith(b"\x89PNG")
+    # loss: one panel per preset; accuracy: only the classifier has one
+    assert drawn == [{"tc-resnet8"}, {"tc-resnet8-ctc"}, {"tc-resnet8"}]

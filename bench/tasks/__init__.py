@@ -18,7 +18,6 @@ from types import ModuleType
 TASKS: dict[str, str] = {
     "kws": "bench.tasks.kws",
     "asr": "bench.tasks.asr",
-    "gradinit": "bench.tasks.gradinit",
     "timing": "bench.tasks.timing",
 }
 

@@ -1,8 +1,9 @@
 """Speech recognition: a CTC model over characters, scored by corpus-level WER and CER.
 
-Each cell trains a per-frame model (``models.build(..., head="ctc")``) with ``keras.ops.ctc_loss``
-on length-bucketed padded batches, keeps the best weights by validation loss, and decodes the
-test set greedily and with beam search (``keras.ops.ctc_decode``). Headline metric: test WER
+Each cell trains a per-frame model (``models.build(..., head="ctc")``) with the CTC loss of
+``bench.ctc`` (TensorFlow's kernel; ``keras.ops.ctc_loss`` on other backends) on
+length-bucketed padded batches, keeps the best weights by validation loss, and decodes the test
+set greedily and with beam search (``keras.ops.ctc_decode``). Headline metric: test WER
 (greedy); also CER, beam-search WER/CER, the error breakdown and the ten worst utterances, the
 WER/CER of a lexicon-constrained beam search with a word trigram (``bench.lexicon``; lexicon and
 trigram counted on the *training* transcripts only, reported as ``wer_lm`` beside the
