@@ -35,7 +35,6 @@ def load(ctx: Context) -> pd.DataFrame:
         frames.append(
             t.assign(
                 cell_id=r["cell"]["id"],
-                task=r["cell"].get("task"),
                 experiment=r["cell"].get("experiment"),
                 family=model.get("family"),
                 preset=r["cell"].get("preset"),

@@ -95,7 +95,7 @@ def test_report_has_the_asr_section(asr_run):
 
 def test_same_seed_gives_the_same_asr_cell(asr_run, tmp_path):
     """A second run of one cell (the CTC kernel included) repeats the first to the bit."""
-    s, run_dir, cache, _ = asr_run
+    _, run_dir, cache, _ = asr_run
     again = dict(TINY_ASR, experiment=[dict(TINY_ASR["experiment"][0])])
     again["experiment"][0]["models"] = [
         {"preset": "tc-resnet8-ctc", "depths": [2], "residual": [True]}
