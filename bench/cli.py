@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import tomllib
 from pathlib import Path
 
-import tomllib
-
-DATA_DIR_ENV = "RESDEPTH_DATA_DIR"
+DATA_DIR_ENV = "RESDEPTH_DATA_DIR"  # resolved by datasets.data_dir, with the per-corpus variables
 
 
 def _parse_sets(pairs: list[str]) -> dict:
@@ -24,10 +22,6 @@ def _parse_sets(pairs: list[str]) -> dict:
         except tomllib.TOMLDecodeError:
             out[key] = value
     return out
-
-
-def _data_dir(args) -> str | None:
-    return args.data_dir or os.environ.get(DATA_DIR_ENV)
 
 
 def cmd_run(args) -> int:
@@ -45,10 +39,9 @@ def cmd_run(args) -> int:
     summary = runner.run_suite(
         s,
         run_dir,
-        data_dir=_data_dir(args),
+        data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         verbose=0 if args.quiet else None,
-        backend=args.backend,
     )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     print(f"done in {summary.seconds:.0f}s: {counts} ({summary.resumed} resumed)")
@@ -75,7 +68,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from bench import check
+    from results import check
 
     rows = check.check_run(Path(args.run_dir), Path(args.baseline))
     print(f"check {args.run_dir} against {args.baseline}")
@@ -85,7 +78,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    from bench import check, store
+    from results import check, store
 
     baseline = check.make_baseline(Path(args.run_dir))
     store.write_json(Path(args.out), baseline)
@@ -102,7 +95,7 @@ def cmd_eval(args) -> int:
     result = evaluate.evaluate_saved(
         Path(args.model),
         args.dataset,
-        _data_dir(args),
+        args.data_dir,
         _parse_sets(args.set),
         split=args.split,
         cache_dir=args.cache_dir,
@@ -113,7 +106,6 @@ def cmd_eval(args) -> int:
 
 def cmd_data(args) -> int:
     import datasets
-    from bench import runner
 
     module = datasets.get(args.name)
     if args.action == "download":
@@ -122,8 +114,7 @@ def cmd_data(args) -> int:
         path = module.download(Path(args.dest))
         print(f"{args.name}: downloaded to {path}; pass --data-dir {path}")
         return 0
-    config = module.Config(**_parse_sets(args.set))
-    data = module.load(config, _data_dir(args), args.cache_dir or runner.default_cache_dir())
+    data = datasets.load(args.name, _parse_sets(args.set), args.data_dir, args.cache_dir)
     sizes = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
     classes = f"{len(data.labels)} labels, " if hasattr(data, "labels") else ""
     print(f"{args.name}: {classes}sizes {sizes}, {data.skipped.count} files skipped")
@@ -176,12 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="corpus cache (default: $RESDEPTH_CACHE or ~/.cache/resdepth)",
     )
-    run.add_argument(
-        "--backend",
-        choices=("tensorflow", "jax", "torch"),
-        help="run only the cells of this Keras backend, in this process (set KERAS_BACKEND to "
-        "it); the runner starts one such child per backend a suite sweeps",
-    )
     run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")
     run.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
@@ -217,9 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument(
         "--baseline", required=True, help="baseline file, e.g. bench/baselines/smoke.json"
     )
-    chk.add_argument(
-        "--failures-only", action="store_true", help="print only the failing rows"
-    )
+    chk.add_argument("--failures-only", action="store_true", help="print only the failing rows")
     chk.set_defaults(func=cmd_check)
 
     base = sub.add_parser(

@@ -11,6 +11,8 @@ import itertools
 import json
 from typing import Any
 
+from results.record import CellInfo, kind_label
+
 BACKENDS = ("tensorflow", "jax", "torch")
 # Backends on which ``jit_compile`` switches XLA on and off; JAX always compiles with XLA (off
 # would run op by op) and on PyTorch it means ``torch.compile``, so those cells keep the default.
@@ -195,12 +197,22 @@ class Cell:
             "block": self.block,
         }
 
+    @property
+    def kind(self) -> str:
+        """``residual``/``plain`` (with a non-default block variant), as the reports label it."""
+        return kind_label(self.residual, self.block)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, stored in every cell result."""
+        """JSON-ready form, stored in every model sidecar."""
         out = dataclasses.asdict(self)
         out["dataset_options"] = dict(self.dataset_options)
         out["id"] = self.id
         return out
+
+    def info(self) -> CellInfo:
+        """The cell as the result record's ``CellInfo``."""
+        out = self.to_dict()
+        return CellInfo(**out)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import datasets
-from bench import store, tasks
+from bench import tasks
+from results import store
 
 
 def evaluate_saved(
     model_path: Path, dataset: str, data_dir, options: dict, *, split: str = "test", cache_dir=None
 ) -> dict:
-    """Metrics of a saved ``.keras`` model on ``split`` of ``dataset``."""
+    """Metrics of a saved ``.keras`` model on ``split`` of ``dataset``, JSON-ready."""
     import keras
-
-    from bench.runner import default_cache_dir
 
     sidecar = model_path.with_suffix(".json")
     if not model_path.is_file():
@@ -24,14 +24,19 @@ def evaluate_saved(
     meta = store.read_json(sidecar)
     task = tasks.get(meta["cell"]["task"])
     module = datasets.get(dataset)
-    data = module.load(module.Config(**options), data_dir, cache_dir or default_cache_dir())
     if module.KIND != task.DATA_KIND:
         raise ValueError(
             f"{model_path} is a {meta['cell']['task']!r} model; dataset {dataset!r} is "
             f"{module.KIND!r} data"
         )
+    data = datasets.load(dataset, options, data_dir, cache_dir)
     model = keras.saving.load_model(model_path)
-    result = task.evaluate_saved(model, data, meta, split)
-    result.update(model=str(model_path), dataset=dataset, options=options)
-    result.setdefault("skipped", data.skipped.summary())
-    return result
+    scored = task.evaluate_saved(model, data, meta, split)
+    return {
+        "metrics": {k: dataclasses.asdict(m) for k, m in scored.metrics.items()},
+        **scored.details,
+        "model": str(model_path),
+        "dataset": dataset,
+        "options": options,
+        "skipped": data.skipped.summary(),
+    }

@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from results.record import VANISHED
+
 COLUMNS = ("step", "block", "layer", "depth", "grad_norm", "weight_norm", "update_ratio")
 _BLOCK = re.compile(r"^block(\d+)_")
 DEFAULT_INTERVAL = 50  # steps between recordings during training
 STEM, HEAD = 0, -1  # block index of layers before the first and after the last residual block
-VANISHED = 1e-3  # a block is "vanished" below this fraction of the largest block norm
 
 
 def layer_table(model: keras.Model) -> pd.DataFrame:
@@ -189,19 +190,20 @@ class Recorder(keras.callbacks.Callback):
     (fixed, so changes over training are changes of the model, not of the data).
     """
 
-    def __init__(self, probe: Probe, interval: int = DEFAULT_INTERVAL) -> None:
+    def __init__(self, probe: Probe, interval: int = DEFAULT_INTERVAL, sink=None) -> None:
         super().__init__()
         if interval < 1:
             raise ValueError(f"gradient interval must be >= 1. Received: interval={interval}")
         self.probe = probe
         self.interval = interval
+        self.sink = sink  # called as sink(step, rows) after each recording (e.g. TensorBoard)
         self.frames: list[pd.DataFrame] = []
         self.seconds = 0.0
         self._step = 0
         self._before = None
 
     def on_train_begin(self, logs=None):
-        self._timed(lambda: self.frames.append(self.probe.rows(0, self.probe.tensor_grad_norms())))
+        self._timed(lambda: self._add(self.probe.rows(0, self.probe.tensor_grad_norms())))
 
     def on_train_batch_begin(self, batch, logs=None):
         if (self._step + 1) % self.interval == 0:
@@ -217,8 +219,13 @@ class Recorder(keras.callbacks.Callback):
 
     def _record(self):
         norms = self.probe.tensor_grad_norms(1)
-        self.frames.append(self.probe.rows(self._step, norms, self._before))
+        self._add(self.probe.rows(self._step, norms, self._before))
         self._before = None
+
+    def _add(self, rows: pd.DataFrame) -> None:
+        self.frames.append(rows)
+        if self.sink is not None:
+            self.sink(int(rows["step"].iloc[0]) if len(rows) else self._step, rows)
 
     def _timed(self, fn):
         t0 = _now()

@@ -22,19 +22,16 @@ from pathlib import Path
 
 import datasets
 import models
-from bench import environment, store, tasks
+from bench import environment, loop, tasks
 from bench.config import Cell, Suite
 from bench.train import Diverged
-
-
-def default_cache_dir() -> Path:
-    """Where corpora are cached: ``$RESDEPTH_CACHE`` or ``~/.cache/resdepth``."""
-    return Path(os.environ.get("RESDEPTH_CACHE", Path.home() / ".cache" / "resdepth"))
+from results import record, store
+from results.record import CellResult, DatasetInfo, ModelInfo
 
 
 def new_run_dir(suite: Suite, root: Path = Path("runs")) -> Path:
     """``runs/<UTC timestamp>-<suite>``, e.g. ``runs/20261124T101500Z-quick``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return root / f"{stamp}-{suite.name}"
 
 
@@ -72,16 +69,10 @@ def _enable_determinism() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def data_dir_for(dataset: str, default: str | None) -> str | None:
-    """A dataset's folder: ``$RESDEPTH_DATA_DIR_<NAME>`` (e.g. ``..._LIBRISPEECH``) if set, so a
-    suite can mix real corpora kept in different places, else ``--data-dir``."""
-    return os.environ.get(f"RESDEPTH_DATA_DIR_{dataset.upper().replace('-', '_')}") or default
-
-
 class _DataCache:
     """Loads each (dataset, options) once per run and shares it between its cells."""
 
-    def __init__(self, data_dir: str | None, cache_dir: Path) -> None:
+    def __init__(self, data_dir: str | None, cache_dir: Path | None) -> None:
         self.data_dir = data_dir
         self.cache_dir = cache_dir
         self._loaded: dict = {}
@@ -89,67 +80,75 @@ class _DataCache:
     def get(self, cell: Cell):
         key = (cell.dataset, cell.dataset_options)
         if key not in self._loaded:
-            module = datasets.get(cell.dataset)
-            config = module.Config(**dict(cell.dataset_options))
             self._loaded = {}  # keep one corpus in memory at a time
-            data_dir = data_dir_for(cell.dataset, self.data_dir)
-            self._loaded[key] = module.load(config, data_dir, self.cache_dir)
+            self._loaded[key] = datasets.load(
+                cell.dataset, dict(cell.dataset_options), self.data_dir, self.cache_dir
+            )
         return self._loaded[key]
 
 
-def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> dict:
+def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
     """Train and evaluate one cell; always returns a result with a status, never raises for
-    divergence, OOM or a bug inside the cell."""
+    divergence, OOM or a bug inside the cell. Its model and tables are written to ``run_dir``;
+    its result is returned for the caller to write."""
     import keras
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(cell.seed)
     task = tasks.get(cell.task)
     started = time.time()
-    result: dict = {
-        "cell": cell.to_dict(),
-        "model": models.describe(cell.preset, **cell.model_options),
-        "dataset": data.summary(),
+    base = {
+        "cell": cell.info(),
+        "model": ModelInfo(**models.describe(cell.preset, **cell.model_options)),
+        "dataset": DatasetInfo(**record.dataset_info(data.summary())),
         "environment": environment.describe(),
         "started": started,
     }
+    log_dir = store.tensorboard_dir(run_dir, cell.id)
     try:
-        payload, model = task.run(cell, data, verbose=verbose)
-        result.update(_with_tables(payload, run_dir, cell), status="ok")
-        _save_model(model, run_dir, cell, data)
+        out = loop.run(task, cell, data, log_dir=log_dir, verbose=verbose)
+        tables = _write_tables(out.tables, run_dir, cell)
+        _save_model(out.model, run_dir, cell, data)
+        fields = {
+            "status": "ok",
+            "metrics": out.metrics,
+            "evaluation": out.evaluation,
+            "history": out.history,
+            "best_epoch": out.best_epoch,
+            "timing": out.timing,
+            "speed": out.speed,
+            "gradient_flow": out.gradient_flow,
+            "tables": tables,
+            "deterministic": out.deterministic,
+        }
     except Diverged as err:
-        result.update(_with_tables(err.partial, run_dir, cell))
-        result.update(status="diverged", error=str(err), diverged_step=err.step)
+        fields = {"status": "diverged", "error": str(err), "diverged_step": err.step}
+        if err.flow is not None:
+            fields["tables"] = _write_tables({"gradflow": err.flow}, run_dir, cell)
+            fields["gradient_flow"] = loop.gradient_summary(err.flow, None, None)
     except MemoryError as err:
-        result.update(status="oom", error=str(err) or "MemoryError")
+        fields = {"status": "oom", "error": str(err) or "MemoryError"}
     except Exception as err:  # noqa: BLE001 - a sweep records a failing cell and goes on
         status = "oom" if type(err).__name__ == "ResourceExhaustedError" else "error"
-        result.update(
-            status=status, error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc()
-        )
-    result["finished"] = time.time()
-    result["wall_seconds"] = result["finished"] - started
-    return result
-
-
-def _with_tables(payload: dict, run_dir: Path, cell: Cell) -> dict:
-    """``payload`` with its ``tables`` written to the run directory and replaced by their paths."""
-    payload = dict(payload)
-    tables = payload.pop("tables", {})
-    if tables:
-        payload["tables"] = {
-            name: store.write_table(run_dir, name, cell.id, table) for name, table in tables.items()
+        fields = {
+            "status": status,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(),
         }
-    return payload
+    finished = time.time()
+    return CellResult(**base, **fields, finished=finished, wall_seconds=finished - started)
+
+
+def _write_tables(tables: dict, run_dir: Path, cell: Cell) -> dict[str, str]:
+    """Write a cell's tables to the run directory; their paths relative to it, by name."""
+    return {name: store.write_table(run_dir, name, cell.id, t) for name, t in tables.items()}
 
 
 def _save_model(model, run_dir: Path, cell: Cell, data) -> None:
     """Save the trained model (raw audio in, logits out) and a sidecar with its labels."""
     path = store.model_path(run_dir, cell.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{cell.id}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    with store.atomic_path(path) as tmp:
+        model.save(tmp)
     store.write_json(
         path.with_suffix(".json"),
         {"labels": list(getattr(data, "labels", ())), "cell": cell.to_dict()},
@@ -183,20 +182,45 @@ def run_backend_child(
     """Run ``run_dir``'s cells of ``backend`` in a child process with ``KERAS_BACKEND`` set.
 
     Keras picks its backend once, at import, so a cell on another backend needs its own
-    process: ``python -m bench run --suite RUN_DIR/suite.json --out RUN_DIR --backend NAME``,
-    which writes each cell's result as usual. Its output goes to this process's output; its
-    stderr is kept (last lines) for the error of a cell it could not run.
+    process: ``python -m bench.worker`` reads a ``WorkerRequest`` (JSON) on stdin and runs
+    ``run_suite`` on the run's ``suite.json`` for that backend, writing each cell's result as
+    usual. Its output goes to this process's output; its stderr is kept (last lines) for the
+    error of a cell it could not run.
     """
-    cmd = [python, "-m", "bench", "run", "--suite", str(run_dir / "suite.json")]
-    cmd += ["--out", str(run_dir), "--backend", backend, "--no-report"]
-    if data_dir:
-        cmd += ["--data-dir", str(data_dir)]
-    if cache_dir:
-        cmd += ["--cache-dir", str(cache_dir)]
-    if quiet:
-        cmd.append("--quiet")
+    request = WorkerRequest(
+        run_dir=str(run_dir),
+        backend=backend,
+        data_dir=data_dir,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        verbose=0 if quiet else 2,
+    )
     env = {**CHILD_ENV.get(backend, {}), **os.environ, "KERAS_BACKEND": backend}
-    return subprocess.run(cmd, env=env, stdout=None, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(
+        [python, "-m", "bench.worker"],
+        input=request.to_json(),
+        env=env,
+        stdout=None,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRequest:
+    """What a backend's child process runs: a run directory's cells of one backend."""
+
+    run_dir: str
+    backend: str
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    verbose: int = 2
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerRequest:
+        return cls(**json.loads(text))
 
 
 def run_suite(
@@ -226,7 +250,7 @@ def run_suite(
         raise ValueError(
             f"--backend {backend} needs KERAS_BACKEND={backend}; this process runs {here}"
         )
-    data = _DataCache(data_dir, cache_dir or default_cache_dir())
+    data = _DataCache(data_dir, cache_dir)
     cells = suite.cells()
     statuses: Counter = Counter()
     resumed = 0
@@ -237,17 +261,16 @@ def run_suite(
         if cell.backend not in (None, here):
             children.setdefault(cell.backend, []).append(cell)
             continue
-        path = store.cell_path(run_dir, cell.id)
         if store.is_done(run_dir, cell.id):
             resumed += 1
-            statuses[store.read_json(path)["status"]] += 1
+            statuses[store.read_result(store.cell_path(run_dir, cell.id)).status] += 1
             log(f"[{i}/{len(cells)}] {cell.id}: already done, skipped")
             continue
         log(f"[{i}/{len(cells)}] {cell.id}: training")
         result = run_cell(cell, data.get(cell), run_dir, verbose=verbose)
-        store.write_json(path, result)
-        statuses[result["status"]] += 1
-        log(f"[{i}/{len(cells)}] {cell.id}: {_headline(result)}")
+        store.write_result(run_dir, result)
+        statuses[result.status] += 1
+        log(f"[{i}/{len(cells)}] {cell.id}: {headline(result)}")
     for name, group in children.items():
         todo = [c for c in group if not store.is_done(run_dir, c.id)]
         resumed += len(group) - len(todo)
@@ -258,38 +281,35 @@ def run_suite(
                 run_dir, name, data_dir=data_dir, cache_dir=cache_dir, quiet=verbose == 0
             )
         for cell in group:
-            path = store.cell_path(run_dir, cell.id)
             if not store.is_done(run_dir, cell.id):  # the child died before writing it
-                store.write_json(path, _child_failure(cell, name, child))
-            statuses[store.read_json(path)["status"]] += 1
+                store.write_result(run_dir, _child_failure(cell, name, child))
+            statuses[store.read_result(store.cell_path(run_dir, cell.id)).status] += 1
     return RunSummary(run_dir, statuses, resumed, time.perf_counter() - t0)
 
 
-def _child_failure(cell: Cell, backend: str, child: subprocess.CompletedProcess | None) -> dict:
+def _child_failure(
+    cell: Cell, backend: str, child: subprocess.CompletedProcess | None
+) -> CellResult:
     """The result of a cell whose backend's child process ended without writing it."""
     stderr = (child.stderr if child else "") or ""
     tail = "\n".join(stderr.strip().splitlines()[-30:])
     now = time.time()
-    return {
-        "cell": cell.to_dict(),
-        "model": models.describe(cell.preset, **cell.model_options),
-        "status": "error",
-        "error": f"the {backend} child process exited with code "
-        f"{child.returncode if child else '?'} "
-        "before writing this cell",
-        "traceback": tail,
-        "started": now,
-        "finished": now,
-        "wall_seconds": 0.0,
-    }
+    code = child.returncode if child else "?"
+    return CellResult(
+        cell=cell.info(),
+        model=ModelInfo(**models.describe(cell.preset, **cell.model_options)),
+        status="error",
+        error=f"the {backend} child process exited with code {code} before writing this cell",
+        traceback=tail,
+        started=now,
+        finished=now,
+    )
 
 
-def _headline(result: dict) -> str:
-    if result["status"] != "ok":
-        return f"{result['status'].upper()} - {result.get('error', '')}"
-    parts = [
-        f"{k}={v['value']:.4g}"
-        for k, v in result["metrics"].items()
-        if k in ("accuracy", "macro_f1", "wer", "map", "train_samples_per_s")
-    ]
-    return f"ok in {result['wall_seconds']:.0f}s, " + ", ".join(parts)
+def headline(result: CellResult) -> str:
+    """One line for the log: status and the task's headline metrics."""
+    if not result.ok:
+        return f"{result.status.upper()} - {result.error or ''}"
+    names = tasks.get(result.cell.task).HEADLINE
+    parts = [f"{n}={result.metrics[n].value:.4g}" for n in names if n in result.metrics]
+    return f"ok in {result.wall_seconds:.0f}s, " + ", ".join(parts)

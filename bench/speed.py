@@ -28,6 +28,9 @@ import time
 import keras
 import numpy as np
 
+from results.metrics import Metric
+from results.record import Speed
+
 PEAK_SIZE = 1024  # calibration matrix side: 2 * 1024**3 = 2.1 GFLOP per product
 PEAK_REPEATS = 12
 WARMUP_STEPS = 2  # training steps dropped before the step statistics (trace, compile, caches)
@@ -196,8 +199,8 @@ SPEED_METRICS = (
 
 def cell_speed(
     model: keras.Model, step_timing: dict, example: np.ndarray, *, samples=None, jit_compile=None
-):
-    """A trained cell's ``speed`` record and its headline speed metrics.
+) -> tuple[Speed, dict[str, Metric]]:
+    """A trained cell's speed record and its headline speed metrics.
 
     Args:
         model: the trained model as saved (raw audio in); it must be compiled (``jit_compile``
@@ -209,9 +212,8 @@ def cell_speed(
         jit_compile: whether training ran XLA-compiled (default: ``model.jit_compile``).
 
     Returns:
-        ``(speed, metrics)``: the JSON-ready ``result["speed"]`` and ``{name: value}`` of the
-        speed metrics declared in ``bench.metrics`` (``train_samples_per_s`` excepted, which
-        ``bench.train.record`` fills).
+        ``(speed, metrics)``: the record's ``Speed`` and the speed metrics declared in
+        ``results.metrics`` (``train_samples_per_s`` excepted, which the loop records).
     """
     from bench import flops
 
@@ -219,44 +221,35 @@ def cell_speed(
     per_example = flops.per_example(model, int(samples or len(example)))
     served = inference(model, example)
     rate = step_timing["train_samples_per_s"]
-    record = {
-        "peak_gflops": peak,
-        "flops_per_example": per_example,
-        "compile_seconds": step_timing["compile_seconds"],
-        "step_seconds": step_timing["step_seconds"],
-        "latency_ms": served["latency_ms"],
-        "infer_samples_per_s": served["infer_samples_per_s"],
-        "utilization": utilization(per_example, rate, peak),
-        "data_wait_share": step_timing["data_wait_share"],
-        "data_wait_method": "pipeline probe at the median step",
-        "backend": keras.backend.backend(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "jit_compile": bool(
+    record = Speed(
+        peak_gflops=peak,
+        flops_per_example=per_example,
+        compile_seconds=step_timing["compile_seconds"],
+        step_seconds=step_timing["step_seconds"],
+        latency_ms=served["latency_ms"],
+        infer_samples_per_s=served["infer_samples_per_s"],
+        utilization=utilization(per_example, rate, peak),
+        data_wait_share=step_timing["data_wait_share"],
+        data_wait_method="pipeline probe at the median step",
+        backend=keras.backend.backend(),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+        jit_compile=bool(
             getattr(model, "jit_compile", False) if jit_compile is None else jit_compile
         ),
-        "train_samples_per_s": rate,
-        "steps": step_timing["steps"],
-        "warmup_steps": step_timing["warmup_steps"],
-    }
+        train_samples_per_s=rate,
+        steps=step_timing["steps"],
+        warmup_steps=step_timing["warmup_steps"],
+    )
     values = {
         "latency_p50_ms": served["latency_ms"]["p50"],
         "latency_p90_ms": served["latency_ms"]["p90"],
         "infer_samples_per_s": served["infer_samples_per_s"],
         "flops_per_example": per_example,
-        "utilization": record["utilization"],
+        "utilization": record.utilization,
         "data_wait_share": step_timing["data_wait_share"],
         "compile_seconds": step_timing["compile_seconds"],
     }
-    return record, {k: v for k, v in values.items() if v is not None}
-
-
-def attach(result: dict, model: keras.Model, step_timing: dict, example, **kwargs) -> None:
-    """Put ``cell_speed``'s record in ``result["speed"]``, its metrics in ``result["metrics"]``."""
-    from bench import metrics
-
-    record, values = cell_speed(model, step_timing, example, **kwargs)
-    result["speed"] = record
-    result["metrics"].update({k: metrics.record(k, v) for k, v in values.items()})
+    return record, {k: Metric.of(k, v) for k, v in values.items() if v is not None}
 
 
 @contextlib.contextmanager

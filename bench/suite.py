@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 import datasets
 import models
@@ -61,11 +60,10 @@ def _train(table: dict, base: TrainConfig, where: str) -> TrainConfig:
 def _model(table: dict, where: str, task) -> ModelSpec:
     _only_keys(table, _fields(ModelSpec), where)
     spec = ModelSpec(**table)
-    if hasattr(task, "check_model"):  # e.g. asr: the preset must have a 1-D (CTC) encoder
-        try:
-            task.check_model(spec.preset)
-        except ValueError as err:
-            raise ValueError(f"{where}: {err}") from err
+    try:  # e.g. asr: the preset must have a 1-D (CTC) encoder
+        task.check_model(spec.preset)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
     for residual in spec.residual:  # unknown preset or bad variant: a ValueError naming it
         models.get_config(spec.preset, residual=residual, block=spec.block)
     return spec
@@ -86,7 +84,7 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
             f"{table['dataset']!r} is {module.KIND!r}"
         )
     backends = tuple(table.get("backends", (None,)))
-    if set(backends) - {None, "tensorflow"} and not getattr(task, "BACKEND_NEUTRAL", False):
+    if set(backends) - {None, "tensorflow"} and not task.BACKEND_NEUTRAL:
         raise ValueError(
             f"{where}: task {table['task']!r} runs on TensorFlow only (its gradient-flow probe "
             f"uses tf.GradientTape); sweep backends with the timing task. Received: "

@@ -13,22 +13,22 @@ import time
 
 import keras
 
-from bench import gradflow, metrics, speed
+from bench import gradflow, speed
 from bench.config import TrainConfig
 
 
 class Diverged(RuntimeError):
     """Training loss became NaN or infinite at ``step``.
 
-    ``partial`` holds what was recorded before it, JSON-ready but for ``tables``: the gradient
-    flow up to the divergence, which is what a depth study wants to see of a net that blew up.
+    ``flow`` holds the gradient-flow table recorded before it (None without a recorder): what a
+    depth study wants to see of a net that blew up.
     """
 
     def __init__(self, step: int, epoch: int) -> None:
         super().__init__(f"loss became non-finite at step {step} (epoch {epoch + 1})")
         self.step = step
         self.epoch = epoch
-        self.partial: dict = {}
+        self.flow = None
 
 
 class _Watch(keras.callbacks.Callback):
@@ -67,6 +67,7 @@ class FitResult:
     best_epoch: int
     steps: int
     step_timing: dict  # ``speed.StepTimer.summary`` and the data-wait share
+    step_seconds: list[float]  # every step's wall time
 
 
 def compile_model(
@@ -114,13 +115,23 @@ def build_state(model: keras.Model, dataset) -> None:
     model.reset_metrics()
 
 
-def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callbacks=()) -> FitResult:
+def fit(
+    model,
+    train_ds,
+    val_ds,
+    cfg: TrainConfig,
+    *,
+    verbose: int = 2,
+    callbacks=(),
+    steps: int | None = None,
+) -> FitResult:
     """Fit with early stopping on validation loss and restore the best weights.
 
     Every step is timed (``speed.StepTimer``, first in the callback list), so the result carries
     the step-time percentiles and the median throughput after warm-up; then the share of step
     time spent waiting on data is measured on the training pipeline at that median step
-    (``speed.pipeline_wait``), outside the training steps.
+    (``speed.pipeline_wait``), outside the training steps. ``steps`` set: train exactly that many
+    steps in one epoch from a repeated ``train_ds``, without validation (a timing cell).
 
     Raises:
         Diverged: when the training loss becomes NaN or infinite.
@@ -131,14 +142,20 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
         monitor="val_loss", patience=cfg.patience, restore_best_weights=True
     )
     t0 = time.perf_counter()
-    build_state(model, val_ds)
+    if steps is None:
+        build_state(model, val_ds)
+        run = {"validation_data": val_ds, "epochs": cfg.epochs}
+        extra = [stop]
+    else:
+        train_ds = train_ds.repeat()
+        run = {"epochs": 1, "steps_per_epoch": steps}
+        extra = []
     hist = model.fit(
         train_ds,
-        validation_data=val_ds,
-        epochs=cfg.epochs,
-        callbacks=[timer, watch, stop, *callbacks],
+        callbacks=[timer, watch, *extra, *callbacks],
         shuffle=False,  # the tf.data pipeline shuffles, seeded per cell
         verbose=verbose,
+        **run,
     )
     seconds = time.perf_counter() - t0
     if watch.diverged is not None:
@@ -146,11 +163,7 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
             if isinstance(recorder, gradflow.Recorder):
                 # The NaN step itself already moved the weights: keep what came before it.
                 flow = recorder.table()
-                flow = flow[flow["step"] < watch.diverged.step]
-                watch.diverged.partial = {
-                    "gradient_flow": gradflow.summarize(flow),
-                    "tables": {"gradflow": flow},
-                }
+                watch.diverged.flow = flow[flow["step"] < watch.diverged.step]
         raise watch.diverged
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     step_timing = timer.summary(cfg.batch_size)
@@ -161,49 +174,8 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, *, verbose: int = 2, callback
         history=history,
         epoch_seconds=watch.epoch_seconds,
         train_seconds=seconds,
-        best_epoch=int(stop.best_epoch) + 1,
+        best_epoch=int(stop.best_epoch) + 1 if steps is None else 1,
         steps=watch._step,
         step_timing=step_timing,
+        step_seconds=timer.seconds.tolist(),
     )
-
-
-def record(
-    fitted: FitResult, recorder: gradflow.Recorder, *, examples: int, params: int, eval_seconds
-) -> dict:
-    """What every trained cell reports about its training, JSON-ready (``tables`` aside).
-
-    Args:
-        fitted: what ``fit`` returned.
-        recorder: the gradient-flow recorder that ran during ``fit``.
-        examples: training examples per epoch.
-        params: trainable parameters of the saved model.
-        eval_seconds: wall time of the test evaluation.
-    """
-    flow = recorder.table()
-    seconds = max(fitted.train_seconds, 1e-9)
-    return {
-        "metrics": {
-            "train_loss": metrics.record("train_loss", fitted.history["loss"][-1]),
-            "train_seconds": metrics.record("train_seconds", fitted.train_seconds),
-            "train_samples_per_s": metrics.record(
-                "train_samples_per_s", fitted.step_timing["train_samples_per_s"]
-            ),
-            "params": metrics.record("params", params),
-        },
-        "gradient_flow": {
-            **gradflow.summarize(flow),
-            "interval": recorder.interval,
-            "seconds": recorder.seconds,
-            "overhead": recorder.seconds / seconds,
-        },
-        "tables": {"gradflow": flow},
-        "history": fitted.history,
-        "best_epoch": fitted.best_epoch,
-        "timing": {
-            "train_seconds": fitted.train_seconds,
-            "epoch_seconds": fitted.epoch_seconds,
-            "eval_seconds": eval_seconds,
-            "steps": fitted.steps,
-            "fit_samples_per_s": examples * len(fitted.epoch_seconds) / seconds,
-        },
-    }

@@ -4,28 +4,29 @@ lexicon + n-gram decoder, worst cases."""
 from __future__ import annotations
 
 from reports import plots, retrieval, tables
+from reports.depth import depth_section
 from reports.page import Context, Section, Table
+from results.record import CellResult
+
+DECODERS = ("wer", "wer_beam", "wer_lm", "cer", "cer_beam", "cer_lm")
+ERROR_KINDS = ("substitutions", "deletions", "insertions")
 
 
 def greedy_vs_beam(ctx: Context, task: str) -> Table | None:
     """Test WER and CER of every ok cell: greedy, beam search and lexicon + n-gram side by side."""
     rows = []
     for r in ctx.task_results(task):
-        m = r.get("metrics") or {}
-        if r.get("status") != "ok" or "wer" not in m:
+        if not r.ok or "wer" not in r.metrics:
             continue
-        errors = r.get("errors") or {}
+        errors = r.evaluation.get("errors")  # task-specific: see bench.tasks.asr.evaluate
+        counts = "–" if errors is None else " / ".join(str(errors[k]) for k in ERROR_KINDS)
         rows.append(
             [
-                r["cell"]["id"],
-                tables.kind_of(r),
-                str((r.get("model") or {}).get("depth")),
-                *(
-                    tables.format_value((m.get(k) or {}).get("value"))
-                    for k in ("wer", "wer_beam", "wer_lm", "cer", "cer_beam", "cer_lm")
-                ),
-                f"{errors.get('substitutions', '–')} / {errors.get('deletions', '–')} / "
-                f"{errors.get('insertions', '–')}",
+                r.id,
+                r.kind,
+                str(r.model.depth),  # an ok cell built its model
+                *(tables.format_value(r.value(k)) for k in DECODERS),
+                counts,
             ]
         )
     if not rows:
@@ -52,27 +53,24 @@ def greedy_vs_beam(ctx: Context, task: str) -> Table | None:
     )
 
 
-def worst_table(result: dict) -> Table | None:
+def worst_table(result: CellResult) -> Table | None:
     """The worst test utterances of one cell: reference against hypothesis."""
-    worst = result.get("worst") or []
+    worst = result.evaluation.get("worst")
     if not worst:
         return None
     rows = [
-        [w["id"], w.get("speaker", ""), w["reference"], w["hypothesis"], f"{w['wer']:.2f}"]
-        for w in worst
+        [w["id"], w["speaker"], w["reference"], w["hypothesis"], f"{w['wer']:.2f}"] for w in worst
     ]
     return Table(
         ["utterance", "speaker", "reference", "hypothesis (greedy)", "WER"],
         rows,
-        f"The {len(rows)} worst test utterances of the best cell, {result['cell']['id']}.",
+        f"The {len(rows)} worst test utterances of the best cell, {result.id}.",
         numeric=[False, False, False, False, True],
     )
 
 
 def section(ctx: Context, task: str) -> Section:
     """Speech recognition: the common depth view on WER, plus decoding and worst cases."""
-    from reports.html import depth_section
-
     out = depth_section(
         ctx,
         task,

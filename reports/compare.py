@@ -1,6 +1,6 @@
 """A comparison page between two runs: ``python -m bench report RUN_A --compare RUN_B``.
 
-Run B is the reference: every (cell, metric) that ``bench.check`` checks is judged with the same
+Run B is the reference: every (cell, metric) that ``results.check`` checks is judged with the same
 tolerances and directions as the regression gate, so the page and ``bench check`` agree. The page
 has the table of differences (sortable), a run-B-against-run-A scatter per metric, and what
 differs between the two runs' environments and suites.
@@ -19,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench import check, store  # noqa: E402
 from reports import html, plots  # noqa: E402
 from reports.page import Context, Section, Table, Text  # noqa: E402
+from results import check, store  # noqa: E402
 
 VERDICT_ORDER = {"REGRESSED": 0, "FAILED": 0, "MISSING": 0, "better": 1, "new": 2, "ok": 3}
 
@@ -78,9 +78,8 @@ def runs_section(a: Context, b: Context) -> Section:
     rows = []
 
     def env(ctx: Context) -> dict:
-        envs = [r.get("environment") for r in ctx.results if r.get("environment")]
-        first = dict(envs[0]) if envs else {}
-        packages = first.pop("packages", {}) or {}
+        first = next((dict(r.environment) for r in ctx.results if r.environment), {})
+        packages = first.pop("packages", {})
         return {**first, **{f"package {k}": v for k, v in packages.items()}}
 
     ea, eb = env(a), env(b)
@@ -112,7 +111,7 @@ def write_compare(run_a: Path, run_b: Path, out: Path | None = None) -> Path:
         The path written: ``out`` or ``run_a/compare-<run_b name>.html``.
 
     Raises:
-        bench.store.ResultsError: a results file of either run cannot be parsed (named).
+        results.store.ResultsError: a results file of either run cannot be parsed (named).
     """
     a, b = Context.load(Path(run_a)), Context.load(Path(run_b))
     rows = check.compare(check.make_baseline(b.run_dir), a.results)

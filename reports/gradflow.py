@@ -1,10 +1,11 @@
 """The report's gradient-flow section: do gradients reach the first blocks, at init and later?
 
 Reads each cell's tidy gradient table (``tables/gradflow/<cell>.parquet``, written by
-``bench.gradflow``) and its summary in the cell result. Shows the per-block gradient norm at
-initialization against depth from the input (one line per network depth, log scale), a heatmap
-of block x training step for the deepest plain and residual cells, and the degradation plot:
-final training loss and test accuracy against depth for every block variant.
+``bench.gradflow``) and its summary in the cell result (``results.record.GradientFlow``). Shows
+the per-block gradient norm at initialization against depth from the input (one line per network
+depth, log scale), a heatmap of block x training step for the deepest plain and residual cells,
+and the degradation plot: final training loss and test accuracy against depth for every block
+variant.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ import seaborn as sns
 
 from reports import plots, tables
 from reports.page import Context, Section, Table, Text
+from results.record import VANISHED
+
+# Which cells' gradients the report shows: a diverged cell's table ends where its loss blew up.
+SHOWN = ("ok", "diverged")
+# The statistics of ``GradientFlow.init``/``.end`` in the summary table, with significant digits.
+STATISTICS = (("first_last_ratio", 3), ("log10_slope_per_block", 3), ("vanished_fraction", 2))
 
 
 def load(ctx: Context) -> pd.DataFrame:
@@ -27,19 +34,17 @@ def load(ctx: Context) -> pd.DataFrame:
     """
     frames = []
     for r in ctx.results:
-        rel = (r.get("tables") or {}).get("gradflow")
-        if r.get("status") not in ("ok", "diverged") or not rel:
+        if r.status not in SHOWN or "gradflow" not in r.tables or r.model is None:
             continue
-        t = pd.read_parquet(ctx.run_dir / rel)
-        model = r.get("model") or {}
+        t = pd.read_parquet(ctx.run_dir / r.tables["gradflow"])
         frames.append(
             t.assign(
-                cell_id=r["cell"]["id"],
-                experiment=r["cell"].get("experiment"),
-                family=model.get("family"),
-                preset=r["cell"].get("preset"),
-                blocks=model.get("depth"),
-                kind=tables.kind_of(r),
+                cell_id=r.id,
+                experiment=r.cell.experiment,
+                family=r.model.family,
+                preset=r.cell.preset,
+                blocks=r.model.depth,
+                kind=r.kind,
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -186,32 +191,21 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _vanished() -> float:
-    from bench.gradflow import VANISHED  # imports TensorFlow: only when there is flow to show
-
-    return VANISHED
-
-
 def summary_table(ctx: Context) -> Table | None:
     """One row per cell: the gradient statistics at init and at the end, and their cost."""
     rows = []
     for r in ctx.results:
-        g = r.get("gradient_flow") or {}
-        if r.get("status") not in ("ok", "diverged") or not g.get("init"):
+        g = r.gradient_flow
+        if r.status not in SHOWN or g is None or not g.init:
             continue
-        init, end = g["init"], g.get("end") or {}
         rows.append(
             [
-                r["cell"]["id"] + (" (diverged)" if r["status"] == "diverged" else ""),
-                str((r.get("model") or {}).get("depth")),
-                tables.kind_of(r),
-                _fmt(init.get("first_last_ratio")),
-                _fmt(end.get("first_last_ratio")),
-                _fmt(init.get("log10_slope_per_block")),
-                _fmt(end.get("log10_slope_per_block")),
-                _fmt(init.get("vanished_fraction"), 2),
-                _fmt(end.get("vanished_fraction"), 2),
-                f"{100 * g['overhead']:.1f}" if "overhead" in g else "–",
+                r.id + (" (diverged)" if r.status == "diverged" else ""),
+                str(tables.depth(r)),
+                r.kind,
+                # at init, then at the end (empty when training recorded one step only)
+                *(_fmt(at.get(name), n) for name, n in STATISTICS for at in (g.init, g.end)),
+                "–" if g.overhead is None else f"{100 * g.overhead:.1f}",
             ]
         )
     if not rows:
@@ -232,7 +226,7 @@ def summary_table(ctx: Context) -> Table | None:
         rows,
         "Gradient norm of the first block over the last block (1 = even flow; ≪ 1 = vanishing "
         "toward the input), slope of log10 block norm against block index, and the fraction of "
-        f"blocks whose norm is below {_vanished():g} of the largest.",
+        f"blocks whose norm is below {VANISHED:g} of the largest.",
         numeric=[False, True, False] + [True] * 7,
         summary=f"gradient statistics of every cell ({len(rows)})",
     )

@@ -1,7 +1,9 @@
 """The building blocks of the report page: text, tables, figures and sections, and the run context.
 
-Section builders (``reports.html`` for tasks and run-wide views, ``reports.gradflow`` for gradient
-flow, ...) return ``Section`` objects made of these blocks; the Jinja2 template lays them out.
+Section builders (``reports.kws`` and ``reports.asr`` for tasks, ``reports.gradflow``,
+``reports.speed``, ... for run-wide views) return ``Section`` objects made of these blocks; the
+Jinja2 template lays them out. ``Context`` holds the run's ``results.record.CellResult``s, read
+through ``results.store``: the reports read results only through the results layer.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import store
 from reports import tables
+from results import store
+from results.record import CellResult
 
 
 @dataclasses.dataclass
@@ -82,7 +85,7 @@ class Context:
 
     run_dir: Path
     suite: dict
-    results: list[dict]
+    results: list[CellResult]
     df: pd.DataFrame
     info: dict[str, tables.MetricInfo]
 
@@ -96,8 +99,8 @@ class Context:
     def tasks(self) -> list[str]:
         return list(dict.fromkeys(t for t in self.df["task"] if isinstance(t, str)))
 
-    def task_results(self, task: str) -> list[dict]:
-        return [r for r in self.results if (r.get("cell") or {}).get("task") == task]
+    def task_results(self, task: str) -> list[CellResult]:
+        return [r for r in self.results if r.cell.task == task]
 
 
 def spread_block(df: pd.DataFrame, info: dict, metrics: list[str] | None = None, what: str = ""):

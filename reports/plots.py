@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from reports.tables import KINDS, MetricInfo, kind_of  # noqa: E402
+from reports.tables import KINDS, MetricInfo, depth  # noqa: E402
+from results.record import CellResult  # noqa: E402
 
 DPI = 100
 PALETTE = {
@@ -155,15 +156,16 @@ def metric_vs_depth(
 
 
 @_styled
-def confusion_matrix(result: dict) -> bytes | None:
+def confusion_matrix(result: CellResult) -> bytes | None:
     """Heatmap of one cell's test confusion matrix, rows normalized (recall), true vs predicted.
 
-    Counts are written in the cells when there are few classes. None when the cell has no matrix.
+    Counts are written in the cells when there are few classes. None when the cell has no matrix
+    (``evaluation["confusion_matrix"]``, with its class names in ``evaluation["labels"]``).
     """
-    cm = np.asarray(result.get("confusion_matrix") or [], dtype=float)
+    cm = np.asarray(result.evaluation.get("confusion_matrix", []), dtype=float)
     if cm.ndim != 2 or cm.size == 0:
         return None
-    labels = result.get("labels") or (result.get("dataset") or {}).get("labels")
+    labels = result.evaluation.get("labels")
     n = cm.shape[0]
     if not labels or len(labels) != n:
         labels = [str(i) for i in range(n)]
@@ -189,27 +191,24 @@ def confusion_matrix(result: dict) -> bytes | None:
     ax.tick_params(axis="y", labelrotation=0)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title((result.get("cell") or {}).get("id", ""), fontsize=8)
+    ax.set_title(result.id, fontsize=8)
     fig.tight_layout()
     return to_png(fig)
 
 
-def _curves(results: list[dict], key: str) -> pd.DataFrame:
+def _curves(results: list[CellResult], key: str) -> pd.DataFrame:
     rows = []
     for r in results:
-        cell = r.get("cell") or {}
-        values = (r.get("history") or {}).get(key) or []
-        model = r.get("model") or {}
-        depth = model.get("depth", cell.get("depth"))
-        for epoch, value in enumerate(values, 1):
+        blocks = depth(r)
+        for epoch, value in enumerate(r.history.get(key, ()), 1):
             rows.append(
                 {
-                    "cell_id": cell.get("id"),
-                    "experiment": cell.get("experiment"),
-                    "preset": cell.get("preset"),
-                    "family": model.get("family"),
-                    "depth": "–" if depth is None else str(depth),
-                    "kind": kind_of(r),
+                    "cell_id": r.id,
+                    "experiment": r.cell.experiment,
+                    "preset": r.cell.preset,
+                    "family": r.model.family if r.model else None,
+                    "depth": "–" if blocks is None else str(blocks),
+                    "kind": r.kind,
                     "epoch": epoch,
                     key: value,
                 }
@@ -219,7 +218,7 @@ def _curves(results: list[dict], key: str) -> pd.DataFrame:
 
 @_styled
 def training_curves(
-    results: list[dict], key: str = "val_accuracy", info: MetricInfo | None = None
+    results: list[CellResult], key: str = "val_accuracy", info: MetricInfo | None = None
 ) -> bytes | None:
     """``history[key]`` per epoch of every cell: colour = depth, solid = residual, dashed = plain.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from reports import plots, tables
 from reports.page import Context, Section, Table, Text, spread_block
+from results.record import CellResult
 
 
 def _summary_tables(ctx: Context, task: str, metric: str, beside: str, what: str) -> list[Table]:
@@ -30,7 +31,7 @@ def _summary_tables(ctx: Context, task: str, metric: str, beside: str, what: str
                 f"{experiment}: {what} ({metric}) beside {beside}, over seeds per model and depth",
             )
         )
-        info = ctx.info.get(metric, tables.MetricInfo(metric))
+        info = tables.info_for(ctx.info, metric)
         gain = tables.skip_gain(summ, info.higher_is_better)
         if len(gain):
             out.append(
@@ -42,19 +43,22 @@ def _summary_tables(ctx: Context, task: str, metric: str, beside: str, what: str
     return out
 
 
-def search_table(result: dict) -> Table | None:
-    """Queries/s of each search back end over one cell's test embeddings, IVF recall@10."""
-    speed = (result.get("retrieval") or {}).get("search_speed") or {}
-    backends = speed.get("backends") or {}
-    if not backends:
+def search_table(result: CellResult) -> Table | None:
+    """Queries/s of each search back end over one cell's test embeddings, IVF recall@10.
+
+    Reads ``evaluation["retrieval"]["search_speed"]`` (``bench.search.compare``'s output).
+    """
+    speed = result.evaluation.get("retrieval", {}).get("search_speed")
+    if not speed or not speed["backends"]:
         return None
+    backends = speed["backends"]
     recall = speed.get("ivf_recall_at_k")
     rows = [
         [
             name,
-            tables.format_value(b.get("queries_per_s"), "samples/s"),
-            f"{b.get('build_seconds', float('nan')):.3f}",
-            f"{b.get('index_bytes', 0):,}",
+            tables.format_value(b["queries_per_s"], "samples/s"),
+            f"{b['build_seconds']:.3f}",
+            f"{b['index_bytes']:,}",
             tables.format_value(recall, "fraction") if name == "faiss-ivf" else "exact",
         ]
         for name, b in backends.items()
@@ -62,8 +66,8 @@ def search_table(result: dict) -> Table | None:
     return Table(
         ["back end", "queries/s", "build (s)", "index bytes", "recall@10 vs exact"],
         rows,
-        f"Top-{speed.get('k', 10)} search of {speed.get('queries', '?')} queries over "
-        f"{speed.get('collection', '?')} test embeddings of {result['cell']['id']}; the machine "
+        f"Top-{speed['k']} search of {speed['queries']} queries over "
+        f"{speed['collection']} test embeddings of {result.id}; the machine "
         "is shared, so speeds are indicative (see bench/benchmarks/test_search_scale.py for "
         "1,000,000 items).",
         numeric=[False, True, True, True, True],
@@ -84,17 +88,17 @@ def qbe_blocks(ctx: Context, task: str, section: Section) -> None:
     )
     if not best:
         return
-    ret = best.get("retrieval") or {}
+    ret = best.evaluation.get("retrieval", {})
     section.figure(
         plots.pr_curves(
             {
                 "all other test items": ret.get("pr_curve"),
                 "same-speaker items removed": ret.get("si_pr_curve"),
             },
-            best["cell"]["id"],
+            best.id,
         ),
-        f"Query-by-example precision-recall of the best {tables.kind_of(best)} cell by {metric}, "
-        f"{best['cell']['id']} ({metric} {best['metrics'][metric]['value']:.3f}): interpolated "
+        f"Query-by-example precision-recall of the best {best.kind} cell by {metric}, "
+        f"{best.id} ({metric} {best.value(metric):.3f}): interpolated "
         "precision averaged over queries. Look for: how much precision is kept at high recall, "
         "and the gap the speaker's own items make.",
     )
@@ -103,17 +107,18 @@ def qbe_blocks(ctx: Context, task: str, section: Section) -> None:
         section.blocks.append(table)
 
 
-def hardest_table(result: dict, n: int = 5) -> Table | None:
-    """The ``n`` terms with the lowest AP in one cell's spoken term detection."""
-    std = result.get("term_detection") or {}
-    rows = sorted(std.get("per_term") or [], key=lambda t: (t["ap"], t["relevant"], t["term"]))
-    if not rows:
+def hardest_table(result: CellResult, n: int = 5) -> Table | None:
+    """The ``n`` terms with the lowest AP in one cell's spoken term detection
+    (``evaluation["term_detection"]``, ``bench.tasks.asr.term_detection.detect``'s output)."""
+    std = result.evaluation.get("term_detection")
+    if not std or not std["per_term"]:
         return None
+    rows = sorted(std["per_term"], key=lambda t: (t["ap"], t["relevant"], t["term"]))
     return Table(
         ["term", "AP", "relevant test utterances"],
         [[t["term"], f"{t['ap']:.3f}", str(t["relevant"])] for t in rows[:n]],
-        f"The {min(n, len(rows))} hardest of {std.get('terms')} terms of {result['cell']['id']} "
-        f"(lowest spoken-term-detection AP; {std.get('terms_without_relevant', 0)} more terms "
+        f"The {min(n, len(rows))} hardest of {std['terms']} terms of {result.id} "
+        f"(lowest spoken-term-detection AP; {std['terms_without_relevant']} more terms "
         "never occur in the test transcripts and are not scored).",
         numeric=[False, True, True],
     )
@@ -143,14 +148,15 @@ def std_blocks(ctx: Context, task: str, section: Section) -> None:
     )
     if not best:
         return
+    wer = best.value("wer")
     section.figure(
         plots.pr_curves(
-            {"spoken term detection": (best.get("term_detection") or {}).get("pr_curve")},
-            best["cell"]["id"],
+            {"spoken term detection": best.evaluation.get("term_detection", {}).get("pr_curve")},
+            best.id,
         ),
-        f"Spoken term detection precision-recall of the best {tables.kind_of(best)} cell, "
-        f"{best['cell']['id']} (mAP {best['metrics']['std_map']['value']:.3f}, WER "
-        f"{best['metrics'].get('wer', {}).get('value', float('nan')):.3f}): interpolated "
+        f"Spoken term detection precision-recall of the best {best.kind} cell, "
+        f"{best.id} (mAP {best.value('std_map'):.3f}, WER "
+        f"{float('nan') if wer is None else wer:.3f}): interpolated "
         "precision averaged over terms. Look for: where precision falls; the hardest terms "
         "below are the ones that pull it down.",
     )

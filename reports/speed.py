@@ -1,11 +1,11 @@
 """The report's speed section: throughput, latency, FLOPs and utilization of every cell.
 
-Reads each ok cell's ``speed`` record (``bench.speed``): the calibration peak of the machine,
-per-cell training throughput (median step after warm-up), step-time spread, compile time,
-batch-1 latency, large-batch inference throughput, FLOPs per example, utilization and the share
-of step time spent waiting on data. Shows throughput per backend side by side with the fastest
-named per model, throughput and latency against depth (residual vs plain), and accuracy (or
-WER) against latency with its Pareto front.
+Reads each ok cell's ``speed`` record (``results.record.Speed``, measured by ``bench.speed``):
+the calibration peak of the machine, per-cell training throughput (median step after warm-up),
+step-time spread, compile time, batch-1 latency, large-batch inference throughput, FLOPs per
+example, utilization and the share of step time spent waiting on data. Shows throughput per
+backend side by side with the fastest named per model, throughput and latency against depth
+(residual vs plain), and accuracy (or WER) against latency with its Pareto front.
 """
 
 from __future__ import annotations
@@ -17,60 +17,60 @@ import seaborn as sns
 
 from reports import plots, tables
 from reports.page import Context, Section, Table, Text
+from results.metrics import METRICS
+from results.record import Speed
 
 DATA_WAIT_TARGET = 0.05  # the input pipeline should hide itself: under 5% of step time waiting
 
 
-def variant(speed: dict) -> str:
+def variant(speed: Speed) -> str:
     """A backend and its XLA setting as the report names them, e.g. ``tensorflow+xla``."""
-    name = str(speed.get("backend", "?"))
-    if name == "tensorflow":
-        name += "+xla" if speed.get("jit_compile") else ""
-    return name
+    if speed.backend == "tensorflow" and speed.jit_compile:
+        return "tensorflow+xla"
+    return speed.backend
 
 
 def frame(ctx: Context) -> pd.DataFrame:
     """One row per ok cell with a speed record: identity, variant, speed figures, headline."""
     rows = []
     for r in ctx.results:
-        sp = r.get("speed")
-        if r.get("status") != "ok" or not sp:
+        sp = r.speed
+        if not r.ok or sp is None:
             continue
-        cell, model = r.get("cell") or {}, r.get("model") or {}
-        metrics = r.get("metrics") or {}
         rows.append(
             {
-                "cell_id": cell.get("id"),
-                "task": cell.get("task"),
-                "experiment": cell.get("experiment"),
-                "family": model.get("family"),
-                "preset": cell.get("preset"),
-                "depth": model.get("depth", cell.get("depth")),
-                "kind": tables.kind_of(r),
+                "cell_id": r.id,
+                "task": r.cell.task,
+                "experiment": r.cell.experiment,
+                "family": r.model.family if r.model else None,
+                "preset": r.cell.preset,
+                "depth": tables.depth(r),
+                "kind": r.kind,
                 "variant": variant(sp),
-                "train_samples_per_s": sp.get("train_samples_per_s")
-                or metrics.get("train_samples_per_s", {}).get("value"),
-                "step_p10": sp["step_seconds"]["p10"],
-                "step_p50": sp["step_seconds"]["p50"],
-                "step_p90": sp["step_seconds"]["p90"],
-                "compile_seconds": sp.get("compile_seconds"),
-                "latency_p50_ms": sp["latency_ms"]["p50"],
-                "latency_p90_ms": sp["latency_ms"]["p90"],
-                "infer_samples_per_s": sp.get("infer_samples_per_s"),
-                "flops_per_example": sp.get("flops_per_example"),
-                "params": metrics.get("params", {}).get("value"),
-                "utilization": sp.get("utilization"),
-                "data_wait_share": sp.get("data_wait_share"),
-                "peak_gflops": sp.get("peak_gflops"),
-                "accuracy": metrics.get("accuracy", {}).get("value"),
-                "wer": metrics.get("wer", {}).get("value"),
-                "deterministic": r.get("deterministic", True),
+                "train_samples_per_s": sp.train_samples_per_s,
+                "step_p10": sp.step_seconds["p10"],
+                "step_p50": sp.step_seconds["p50"],
+                "step_p90": sp.step_seconds["p90"],
+                "compile_seconds": sp.compile_seconds,
+                "latency_p50_ms": sp.latency_ms["p50"],
+                "latency_p90_ms": sp.latency_ms["p90"],
+                "infer_samples_per_s": sp.infer_samples_per_s,
+                "flops_per_example": sp.flops_per_example,
+                "params": r.value("params"),
+                "utilization": sp.utilization,
+                "data_wait_share": sp.data_wait_share,
+                "peak_gflops": sp.peak_gflops,
+                "accuracy": r.value("accuracy"),
+                "wer": r.value("wer"),
+                "deterministic": r.deterministic,
             }
         )
     df = pd.DataFrame(rows)
     if not df.empty:
         df["depth"] = pd.to_numeric(df["depth"]).astype("Int64")
         df["status"] = "ok"
+        for col in ("params", "accuracy", "wer"):
+            df[col] = pd.to_numeric(df[col]).astype("float64")
     return df
 
 
@@ -234,11 +234,8 @@ def section(ctx: Context) -> Section | None:
         ("latency_p50_ms", "Inference latency at batch 1 (p50)"),
         ("utilization", "Utilization of the calibration peak"),
     ):
-        info = tables.MetricInfo(
-            metric,
-            {"train_samples_per_s": "samples/s", "latency_p50_ms": "ms"}.get(metric, "fraction"),
-            metric != "latency_p50_ms",
-        )
+        spec = METRICS[metric]
+        info = tables.MetricInfo(metric, spec.unit, spec.higher_is_better)
         out.figure(
             plots.metric_vs_depth(main, metric, info),
             f"{what} against depth, residual (blue) vs plain (red), backend "

@@ -1,9 +1,9 @@
 """Tidy tables from cell results: one row per cell, then means over seeds per model and depth.
 
-Generic over metric names: every metric a cell records (``{"value", "unit", "higher_is_better"}``)
-becomes a column, so a new task's metrics (WER, mAP, ...) show up without changes here. Units and
-directions are read from the results themselves, so the tables and the report agree with the
-regression checks on which way is better.
+Generic over metric names: every metric a cell records (a ``results.metrics.Metric``: value, unit
+and direction) becomes a column, so a new task's metrics (WER, mAP, ...) show up without changes
+here. Units and directions are read from the results themselves, so the tables and the report
+agree with the regression checks on which way is better.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import math
 import re
 
 import pandas as pd
+
+from results.record import CellResult
 
 # Residual/plain, with the block variant when it is not the published (post-activation) one.
 KINDS = ("residual", "residual-pre", "residual-rezero", "plain", "plain-pre")
@@ -52,7 +54,9 @@ class MetricInfo:
 
     @property
     def arrow(self) -> str:
-        return {True: "↑", False: "↓"}.get(self.higher_is_better, "")
+        if self.higher_is_better is None:
+            return ""
+        return "↑" if self.higher_is_better else "↓"
 
     @property
     def label(self) -> str:
@@ -61,57 +65,52 @@ class MetricInfo:
         return f"{self.name} ({extra})" if extra else self.name
 
 
-def metric_info(results: list[dict]) -> dict[str, MetricInfo]:
+def info_for(info: dict[str, MetricInfo], name: str) -> MetricInfo:
+    """``info[name]``, or a bare ``MetricInfo`` (no unit, no direction) for an unknown metric."""
+    return info[name] if name in info else MetricInfo(name)
+
+
+def metric_info(results: list[CellResult]) -> dict[str, MetricInfo]:
     """Unit and direction of every metric found in ``results``, in order of first appearance."""
     info: dict[str, MetricInfo] = {}
     for result in results:
-        for name, m in (result.get("metrics") or {}).items():
-            if name not in info and isinstance(m, dict):
-                hib = m.get("higher_is_better")
-                info[name] = MetricInfo(name, m.get("unit", ""), None if hib is None else bool(hib))
+        for name, m in result.metrics.items():
+            if name not in info:
+                info[name] = MetricInfo(name, m.unit, m.higher_is_better)
     return info
 
 
-def kind_of(result: dict) -> str:
-    """``"residual"`` or ``"plain"`` for a cell result, suffixed by a non-default block variant."""
-    cell = result.get("cell") or {}
-    residual = cell.get("residual", (result.get("model") or {}).get("residual", True))
-    block = cell.get("block", "post")
-    return ("residual" if residual else "plain") + ("" if block == "post" else f"-{block}")
+def depth(result: CellResult) -> int | None:
+    """The cell's depth in blocks: the built model's (a cell with depth None trains its preset's
+    own depth), or the requested one when the cell failed before building a model."""
+    return result.model.depth if result.model else result.cell.depth
 
 
-def _first(*values):
-    return next((v for v in values if v is not None), None)
-
-
-def _row(result: dict) -> dict:
-    cell = result.get("cell") or {}
-    model = result.get("model") or {}
-    data = result.get("dataset") or {}
+def _row(result: CellResult) -> dict:
+    cell, model, data = result.cell, result.model, result.dataset
     row = {
-        "cell_id": cell.get("id"),
-        "status": result.get("status", "error"),
-        "task": cell.get("task"),
-        "experiment": cell.get("experiment"),
-        "dataset": _first(cell.get("dataset"), data.get("name")),
-        "family": model.get("family"),
-        "preset": _first(cell.get("preset"), model.get("preset")),
-        # a cell with depth null trains the preset's own depth; the model says which
-        "depth": _first(model.get("depth"), cell.get("depth")),
-        "layers": model.get("layers"),
-        "width": _first(model.get("width"), cell.get("width")),
-        "residual": kind_of(result).startswith("residual"),
-        "kind": kind_of(result),
-        "seed": cell.get("seed"),
-        "skipped": (data.get("skipped") or {}).get("count", 0),
+        "cell_id": cell.id,
+        "status": result.status,
+        "task": cell.task,
+        "experiment": cell.experiment,
+        "dataset": cell.dataset,
+        "family": model.family if model else None,
+        "preset": cell.preset,
+        "depth": depth(result),
+        "layers": model.layers if model else None,
+        "width": model.width if model else cell.width,
+        "residual": cell.residual,
+        "kind": cell.kind,
+        "seed": cell.seed,
+        "skipped": data.skipped_count if data else 0,
     }
-    for name, m in (result.get("metrics") or {}).items():
-        if name not in row and isinstance(m, dict):
-            row[name] = m.get("value")
+    for name, m in result.metrics.items():
+        if name not in row:
+            row[name] = m.value
     return row
 
 
-def tidy(results: list[dict]) -> pd.DataFrame:
+def tidy(results: list[CellResult]) -> pd.DataFrame:
     """One row per cell: identity columns (see ``ID_COLUMNS``), then one column per metric.
 
     Cells that did not finish ok have NaN metrics but keep their row, so a summary can count them.
@@ -163,12 +162,12 @@ def skip_gain(summ: pd.DataFrame, higher_is_better: bool | None = True) -> pd.Da
 
 
 def best_cell(
-    results: list[dict], metric: str, kind: str | None = "residual", task: str | None = None
-) -> dict | None:
+    results: list[CellResult], metric: str, kind: str | None = "residual", task: str | None = None
+) -> CellResult | None:
     """The ok cell with the best ``metric`` (by its own ``higher_is_better``), or None.
 
     Args:
-        results: cell results, as from ``bench.store.read_results``.
+        results: cell results, as from ``results.store.read_results``.
         metric: metric name, e.g. ``"accuracy"`` or ``"wer"``.
         kind: ``"residual"``, ``"plain"`` or None for either.
         task: only cells of this task, or None for all.
@@ -176,16 +175,15 @@ def best_cell(
     candidates = [
         r
         for r in results
-        if r.get("status") == "ok"
-        and (kind is None or kind_of(r) == kind)
-        and (task is None or (r.get("cell") or {}).get("task") == task)
-        and _finite((r.get("metrics") or {}).get(metric, {}).get("value"))
+        if r.ok
+        and (kind is None or r.kind == kind)
+        and (task is None or r.cell.task == task)
+        and _finite(r.value(metric))
     ]
     if not candidates:
         return None
-    higher = candidates[0]["metrics"][metric].get("higher_is_better", True) is not False
-    pick = max if higher else min
-    return pick(candidates, key=lambda r: r["metrics"][metric]["value"])
+    pick = max if candidates[0].metrics[metric].higher_is_better else min
+    return pick(candidates, key=lambda r: r.value(metric))
 
 
 def _finite(value) -> bool:
@@ -218,7 +216,7 @@ def _int(value) -> str:
 
 def format_summary(summ: pd.DataFrame, metric: str, info: dict[str, MetricInfo]) -> pd.DataFrame:
     """``summary`` as display strings with headers that carry unit and direction."""
-    head = info.get(metric, MetricInfo(metric))
+    head = info_for(info, metric)
     out = pd.DataFrame(
         {
             "family": summ["family"].fillna("–"),
@@ -238,14 +236,14 @@ def format_summary(summ: pd.DataFrame, metric: str, info: dict[str, MetricInfo])
     if summ["failed"].any():
         out["not ok"] = summ["failed"].astype(int).astype(str)
     for name in summ.columns[list(summ.columns).index("failed") + 1 :]:
-        extra = info.get(name, MetricInfo(name))
+        extra = info_for(info, name)
         out[extra.label] = summ[name].map(lambda v, u=extra.unit: format_value(v, u))
     return out.reset_index(drop=True)
 
 
 def format_gain(gain: pd.DataFrame, metric: str, info: dict[str, MetricInfo]) -> pd.DataFrame:
     """``skip_gain`` as display strings."""
-    head = info.get(metric, MetricInfo(metric))
+    head = info_for(info, metric)
     return pd.DataFrame(
         {
             "preset": gain["preset"].fillna("–"),
@@ -276,7 +274,7 @@ def format_cells(df: pd.DataFrame, info: dict[str, MetricInfo]) -> pd.DataFrame:
     )
     for name in df.columns[len(ID_COLUMNS) :]:
         if df[name].notna().any():
-            m = info.get(name, MetricInfo(name))
+            m = info_for(info, name)
             out[m.label] = df[name].map(lambda v, u=m.unit: format_value(v, u))
     return out.reset_index(drop=True)
 
@@ -324,10 +322,10 @@ def seed_spread(df: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFr
 
 def format_spread(spread: pd.DataFrame, info: dict[str, MetricInfo]) -> pd.DataFrame:
     """``seed_spread`` as display strings in each metric's unit."""
-    units = [info.get(n, MetricInfo(n)).unit for n in spread["metric"]]
+    units = [info_for(info, n).unit for n in spread["metric"]]
     return pd.DataFrame(
         {
-            "metric": [info.get(n, MetricInfo(n)).label for n in spread["metric"]],
+            "metric": [info_for(info, n).label for n in spread["metric"]],
             "model points with 2+ seeds": spread["points"].astype(int).astype(str),
             "sd over seeds, mean": [
                 format_value(v, u) for v, u in zip(spread["sd_mean"], units, strict=True)

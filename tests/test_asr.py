@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from bench import ctc, metrics
+from bench import metrics
+from bench.tasks.asr import ctc
 from datasets.base import ALPHABET, AsrSplit, encode
 from datasets.pipeline import asr_batches
 

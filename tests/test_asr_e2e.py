@@ -3,7 +3,8 @@ the saved raw-audio model, and the report's section. Budget: about a minute on 2
 
 import pytest
 
-from bench import evaluate, runner, store, suite
+from bench import evaluate, runner, suite
+from results import store
 
 pytestmark = pytest.mark.slow
 
@@ -36,25 +37,26 @@ def test_cells_train_decode_and_score(asr_run):
     s, run_dir, _, summary = asr_run
     assert summary.ok, summary.statuses
     for r in store.read_results(run_dir):
-        assert r["status"] == "ok", r.get("traceback")
-        m = r["metrics"]
+        assert r.status == "ok", r.traceback
+        m = r.metrics
         for name in ("wer", "cer", "wer_beam", "cer_beam", "wer_lm", "cer_lm", "val_wer"):
-            assert m[name]["unit"] == "fraction" and m[name]["higher_is_better"] is False
-            assert m[name]["value"] >= 0
-        assert r["history"]["loss"][-1] < r["history"]["loss"][0], "CTC loss must fall"
-        assert 0 < len(r["worst"]) <= 10 and {"reference", "hypothesis"} <= set(r["worst"][0])
-        assert r["errors"]["reference_words"] > 0
-        assert r["errors_lm"]["reference_words"] == r["errors"]["reference_words"]
-        assert r["lm_decoder"]["lexicon_from"] == "train" and r["lm_decoder"]["beam_width"] > 0
-        assert r["gradient_flow"]["init"]["blocks"] == 2
+            assert m[name].unit == "fraction" and m[name].higher_is_better is False
+            assert m[name].value >= 0
+        assert r.history["loss"][-1] < r.history["loss"][0], "CTC loss must fall"
+        ev = r.evaluation
+        assert 0 < len(ev["worst"]) <= 10 and {"reference", "hypothesis"} <= set(ev["worst"][0])
+        assert ev["errors"]["reference_words"] > 0
+        assert ev["errors_lm"]["reference_words"] == ev["errors"]["reference_words"]
+        assert ev["lm_decoder"]["lexicon_from"] == "train" and ev["lm_decoder"]["beam_width"] > 0
+        assert r.gradient_flow.init["blocks"] == 2
         # spoken term detection: the tiny grammar's words as queries over the test utterances
-        assert m["std_map"]["unit"] == "fraction" and 0 < m["std_map"]["value"] <= 1
-        std = r["term_detection"]
+        assert m["std_map"].unit == "fraction" and 0 < m["std_map"].value <= 1
+        std = r.evaluation["term_detection"]
         assert std["terms"] == len(std["per_term"]) > 0 and std["bounded"] is True
-        sp = r["speed"]  # FLOPs at the mean training length, latency on a median test utterance
-        assert sp["flops_per_example"] > 0 and 0 < sp["utilization"] < 1
-        assert 0 < sp["latency_ms"]["p50"] <= sp["latency_ms"]["p90"]
-        assert m["data_wait_share"]["value"] == sp["data_wait_share"] >= 0
+        sp = r.speed  # FLOPs at the mean training length, latency on a median test utterance
+        assert sp.flops_per_example > 0 and 0 < sp.utilization < 1
+        assert 0 < sp.latency_ms["p50"] <= sp.latency_ms["p90"]
+        assert m["data_wait_share"].value == sp.data_wait_share >= 0
 
 
 def test_term_detection_queries_the_training_vocabulary(asr_run):
@@ -66,21 +68,21 @@ def test_term_detection_queries_the_training_vocabulary(asr_run):
     vocab = set(" ".join(data.train.transcripts).split())
     test_words = set(" ".join(data.test.transcripts).split())
     for r in store.read_results(run_dir):
-        std = r["term_detection"]
+        std = r.evaluation["term_detection"]
         assert std["terms"] + std["terms_without_relevant"] == len(vocab)
         assert {t["term"] for t in std["per_term"]} == vocab & test_words
         aps = [t["ap"] for t in std["per_term"]]
-        assert r["metrics"]["std_map"]["value"] == pytest.approx(sum(aps) / len(aps))
+        assert r.metrics["std_map"].value == pytest.approx(sum(aps) / len(aps))
 
 
 def test_saved_model_gives_the_same_wer(asr_run):
     _, run_dir, cache, _ = asr_run
     r = store.read_results(run_dir)[0]
-    path = store.model_path(run_dir, r["cell"]["id"])
+    path = store.model_path(run_dir, r.cell.id)
     again = evaluate.evaluate_saved(path, "synth-sentences", None, {"profile": "tiny"},
                                     cache_dir=cache)  # fmt: skip
-    assert again["metrics"]["wer"]["value"] == pytest.approx(r["metrics"]["wer"]["value"])
-    assert again["metrics"]["std_map"]["value"] == pytest.approx(r["metrics"]["std_map"]["value"])
+    assert again["metrics"]["wer"]["value"] == pytest.approx(r.metrics["wer"].value)
+    assert again["metrics"]["std_map"]["value"] == pytest.approx(r.metrics["std_map"].value)
 
 
 def test_report_has_the_asr_section(asr_run):
@@ -102,7 +104,7 @@ def test_same_seed_gives_the_same_asr_cell(asr_run, tmp_path):
     ]
     runner.run_suite(suite.parse(again, "asr-tiny"), tmp_path / "again", cache_dir=cache, verbose=0)
     (second,) = store.read_results(tmp_path / "again")
-    first = next(r for r in store.read_results(run_dir) if r["cell"]["id"] == second["cell"]["id"])
-    assert second["history"] == first["history"]
+    first = next(r for r in store.read_results(run_dir) if r.cell.id == second.cell.id)
+    assert second.history == first.history
     for name in ("wer", "cer", "wer_beam", "wer_lm", "std_map"):
-        assert second["metrics"][name]["value"] == first["metrics"][name]["value"], name
+        assert second.metrics[name].value == first.metrics[name].value, name

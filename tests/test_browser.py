@@ -10,6 +10,7 @@ out-of-memory cell, skipped files). ``RESDEPTH_REPORT_RUN=runs/<run>`` renders a
 is missing (``.ci/run`` installs chromium, so CI runs it).
 """
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -18,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_reports import all_cells, make_asr_cell, make_cell, metric, write_run
+from fakes import with_cell, with_metrics
+from test_reports import all_cells, make_asr_cell, make_cell, write_run
 
-from bench import store
 from reports import html
+from results import store
+from results.record import CellResult, GradientFlow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "artifacts" / "report.png"
@@ -41,26 +44,26 @@ def chromium_path() -> str | None:
     return os.environ.get("RESDEPTH_CHROMIUM") or shutil.which("chromium")
 
 
-def expected_sections(results: list[dict]) -> set[str]:
+def expected_sections(results: list[CellResult]) -> set[str]:
     """The section ids a run's content calls for, derived from the results independently of the
     report code; ``speed`` is expected once cells carry speed data."""
-    ok = [r for r in results if r.get("status") == "ok"]
-    tasks = {r["cell"]["task"] for r in results}
-    metrics = {name for r in ok for name in r.get("metrics") or {}}
+    ok = [r for r in results if r.ok]
+    tasks = {r.cell.task for r in results} - {"timing"}  # timing cells: the speed section
+    metrics = {name for r in ok for name in r.metrics}
     expected = set(ALWAYS) | tasks
     if any(n.startswith(("qbe_", "std_")) for n in metrics):
         expected.add("retrieval")
-    if any((r.get("tables") or {}).get("gradflow") for r in ok):
+    if any("gradflow" in r.tables for r in ok):
         expected.add("gradflow")
-    if any(r.get("speed") for r in ok):
+    if any(r.speed for r in ok):
         expected.add("speed")
     return expected
 
 
-def _gradflow(run_dir: Path, result: dict) -> None:
+def _gradflow(run_dir: Path, result: CellResult) -> CellResult:
     """A gradient table like bench.gradflow's: stem, blocks and head, at init and two steps."""
-    depth = result["model"]["depth"]
-    decay = 1.0 if result["cell"]["residual"] else 0.3
+    depth = result.model.depth
+    decay = 1.0 if result.cell.residual else 0.3
     rows = []
     for step in (0, 50, 100):
         for block in [0, *range(1, depth + 1), -1]:
@@ -68,15 +71,12 @@ def _gradflow(run_dir: Path, result: dict) -> None:
             norm = float(decay ** (depth + 1 - pos)) * (1 + 0.01 * step)
             rows.append((step, block, f"block{block}_conv", pos, norm, 1.0, 1e-3))
     table = pd.DataFrame(rows, columns=list(store_columns()))
-    result["tables"] = {
-        "gradflow": store.write_table(run_dir, "gradflow", result["cell"]["id"], table)
-    }
-    ratio = decay**depth
-    result["gradient_flow"] = {
-        "init": {"first_last_ratio": ratio, "log10_slope_per_block": np.log10(decay)},
-        "end": {"first_last_ratio": ratio, "log10_slope_per_block": np.log10(decay)},
-        "overhead": 0.04,
-    }
+    stats = {"first_last_ratio": decay**depth, "log10_slope_per_block": float(np.log10(decay))}
+    return dataclasses.replace(
+        result,
+        tables={"gradflow": store.write_table(run_dir, "gradflow", result.id, table)},
+        gradient_flow=GradientFlow(init=stats, end=stats, steps=100, overhead=0.04),
+    )
 
 
 def store_columns():
@@ -85,32 +85,29 @@ def store_columns():
 
 def complete_run(run_dir: Path) -> Path:
     """A synthetic run with every kind of content the report has a section for."""
-    cells = all_cells()
-    for r in cells:
-        if r["status"] == "ok":
-            acc = r["metrics"]["accuracy"]["value"]
-            r["metrics"]["qbe_map"] = metric(round(acc - 0.1, 4))
-            r["metrics"]["qbe_si_map"] = metric(round(acc - 0.15, 4))
-            r["history"]["loss"] = [1.0, 0.7, 0.5]
-            r["metrics"]["train_loss"] = metric(0.5, "nats", False)
-            _gradflow(run_dir, r)
+    cells = []
+    for r in all_cells():
+        if r.ok:
+            acc = r.value("accuracy")
+            r = with_metrics(r, qbe_map=round(acc - 0.1, 4), qbe_si_map=round(acc - 0.15, 4))
+            r = _gradflow(run_dir, with_metrics(r, train_loss=0.5))
+        cells.append(r)
     oom = make_cell("res8-narrow", 3, False, 1)
-    oom["cell"]["id"] = oom["cell"]["id"].replace("-s1", "-s2")
-    oom["cell"]["seed"] = 2
-    for key in ("metrics", "labels", "confusion_matrix", "history", "best_epoch"):
-        oom.pop(key)
-    oom.update(status="oom", error="ResourceExhaustedError: OOM when allocating tensor")
+    oom = dataclasses.replace(
+        with_cell(oom, id=oom.id.replace("-s1", "-s2"), seed=2),
+        status="oom",
+        error="ResourceExhaustedError: OOM when allocating tensor",
+        metrics={},
+        evaluation={},
+        history={},
+        best_epoch=None,
+    )
     cells.append(oom)
     for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
-        r = make_asr_cell(depth, residual, "s")
         wer = 0.30 - 0.1 * depth if residual else 0.30 + 0.05 * depth
-        r["metrics"] = {
-            "wer": metric(wer, "fraction", False),
-            "cer": metric(wer / 3, "fraction", False),
-            "std_map": metric(0.8 - wer),
-        }
-        r["history"] = {"loss": [3.0, 2.0, 1.5], "val_wer": [0.9, 0.6, wer]}
-        cells.append(r)
+        r = make_asr_cell(depth, residual, "s", wer=wer, cer=wer / 3, std_map=0.8 - wer)
+        history = {"loss": (3.0, 2.0, 1.5), "val_wer": (0.9, 0.6, wer)}
+        cells.append(dataclasses.replace(r, history=history))
     return write_run(run_dir, cells)
 
 

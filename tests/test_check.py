@@ -2,48 +2,55 @@
 an equal one passes, speed is normalized by each run's calibration peak, and the committed
 baselines match their suites."""
 
-import copy
 import json
 from pathlib import Path
 
 import pytest
+from fakes import cell_info, metrics, with_metrics, without_metrics, write_run
 
-from bench import check, cli, store, suite
+from bench import cli, suite
+from results import check
+from results.metrics import Metric
+from results.record import CellResult, Speed
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def metric(value, unit="fraction", higher=True):
-    return {"value": value, "unit": unit, "higher_is_better": higher}
+def speed(peak: float) -> Speed:
+    """A speed record of which the check reads only the calibration peak."""
+    return Speed(
+        peak_gflops=peak,
+        flops_per_example=1e6,
+        compile_seconds=1.0,
+        step_seconds={"p10": 0.1, "p50": 0.1, "p90": 0.1},
+        latency_ms={"p50": 4.0, "p90": 4.0},
+        infer_samples_per_s=1000.0,
+        utilization=0.1,
+        data_wait_share=0.0,
+        train_samples_per_s=500.0,
+        steps=10,
+        warmup_steps=2,
+        backend="tensorflow",
+        jit_compile=False,
+    )
 
 
-def cell(cell_id, acc=0.8, params=1000, speed=500.0, peak=None, task="kws", **extra):
-    result = {
-        "status": "ok",
-        "cell": {"id": cell_id, "task": task, "seed": 0},
-        "environment": {"backend": "tensorflow"},
-        "metrics": {
-            "accuracy": metric(acc),
-            "macro_f1": metric(acc - 0.02),
-            "test_loss": metric(0.5, "nats", False),
-            "params": metric(params, "count", False),
-            "train_samples_per_s": metric(speed, "samples/s", True),
-            "latency_p50_ms": metric(4.0, "ms", False),
-            "train_seconds": metric(12.0, "s", False),
-            **extra,
-        },
-    }
-    if peak is not None:
-        result["speed"] = {"peak_gflops": peak}
-    return result
-
-
-def write_run(run_dir, results, name="fake"):
-    store.write_json(run_dir / "suite.json", {"name": name, "seeds": [0]})
-    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
-    for r in results:
-        store.write_json(store.cell_path(run_dir, r["cell"]["id"]), r)
-    return run_dir
+def cell(cell_id, acc=0.8, params=1000, speed_=500.0, peak=None) -> CellResult:
+    return CellResult(
+        cell=cell_info(cell_id),
+        status="ok",
+        environment={"backend": "tensorflow"},
+        metrics=metrics(
+            accuracy=acc,
+            macro_f1=acc - 0.02,
+            test_loss=0.5,
+            params=params,
+            train_samples_per_s=speed_,
+            latency_p50_ms=4.0,
+            train_seconds=12.0,
+        ),
+        speed=None if peak is None else speed(peak),
+    )
 
 
 BASE = [cell("a-d1-res"), cell("a-d2-res", acc=0.9, params=2000)]
@@ -52,6 +59,11 @@ BASE = [cell("a-d1-res"), cell("a-d2-res", acc=0.9, params=2000)]
 @pytest.fixture
 def baseline(tmp_path):
     return check.make_baseline(write_run(tmp_path / "base", BASE))
+
+
+def changed(run: list[CellResult], i: int, **values: float) -> list[CellResult]:
+    """``run`` with metrics of its ``i``-th cell set to ``values``."""
+    return [with_metrics(r, **values) if j == i else r for j, r in enumerate(run)]
 
 
 def verdicts(rows):
@@ -68,18 +80,16 @@ def test_baseline_holds_checked_metrics_with_tolerances(baseline):
 
 
 def test_an_equal_run_passes(baseline):
-    rows = check.compare(baseline, copy.deepcopy(BASE))
+    rows = check.compare(baseline, BASE)
     assert rows and not any(r.failed for r in rows)
     assert set(verdicts(rows).values()) == {"ok"}
     assert check.verdict_line(rows).startswith("PASS")
 
 
 def test_an_accuracy_drop_beyond_tolerance_fails_and_a_small_one_passes(baseline):
-    run = copy.deepcopy(BASE)
-    run[0]["metrics"]["accuracy"]["value"] -= 0.01
+    run = changed(BASE, 0, accuracy=0.79)
     assert not any(r.failed for r in check.compare(baseline, run))
-    run[0]["metrics"]["accuracy"]["value"] -= 0.05
-    rows = check.compare(baseline, run)
+    rows = check.compare(baseline, changed(BASE, 0, accuracy=0.74))
     assert verdicts(rows)[("a-d1-res", "accuracy")] == "REGRESSED"
     assert verdicts(rows)[("a-d2-res", "accuracy")] == "ok"
     text = check.format_table(rows)
@@ -97,18 +107,15 @@ def test_direction_is_honoured_for_lower_is_better():
 
 
 def test_a_changed_depth_fails_through_params(baseline):
-    run = copy.deepcopy(BASE)
-    run[1]["metrics"]["params"]["value"] = 2001
+    run = changed(BASE, 1, params=2001)
     assert verdicts(check.compare(baseline, run))[("a-d2-res", "params")] == "REGRESSED"
 
 
 def test_a_slowdown_fails_and_noise_passes(baseline):
-    run = copy.deepcopy(BASE)
-    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 1.5  # noisy machine
-    run[1]["metrics"]["latency_p50_ms"]["value"] = 4.0 * 1.5
-    assert not any(r.failed for r in check.compare(baseline, run))
-    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 4  # a layer made 4x slower
-    run[1]["metrics"]["latency_p50_ms"]["value"] = 4.0 * 4
+    noisy = changed(changed(BASE, 0, train_samples_per_s=500.0 / 1.5), 1, latency_p50_ms=6.0)
+    assert not any(r.failed for r in check.compare(baseline, noisy))
+    run = changed(BASE, 0, train_samples_per_s=500.0 / 4)  # a layer made 4x slower
+    run = changed(run, 1, latency_p50_ms=4.0 * 4)
     rows = check.compare(baseline, run)
     v = verdicts(rows)
     assert v[("a-d1-res", "train_samples_per_s")] == "REGRESSED"
@@ -119,43 +126,37 @@ def test_a_slowdown_fails_and_noise_passes(baseline):
 
 
 def test_a_slowdown_of_every_cell_fails_over_the_suite(baseline):
-    run = copy.deepcopy(BASE)
-    for r in run:  # each cell within its own tolerance, but the whole model 1.8x slower
-        r["metrics"]["train_samples_per_s"]["value"] = 500.0 / 1.8
+    # each cell within its own tolerance, but the whole model 1.8x slower
+    run = [with_metrics(r, train_samples_per_s=500.0 / 1.8) for r in BASE]
     rows = check.compare(baseline, run)
     assert verdicts(rows)[("a-d1-res", "train_samples_per_s")] == "ok"
     suite_row = next(r for r in rows if r.cell == "(suite)" and r.metric == "train_samples_per_s")
     assert suite_row.verdict == "REGRESSED" and "geometric mean over 2 cells" in suite_row.note
     assert suite_row.now == pytest.approx(500.0 / 1.8)
     # noise on one cell only: the suite's geometric mean stays within tolerance
-    run = copy.deepcopy(BASE)
-    run[0]["metrics"]["train_samples_per_s"]["value"] = 500.0 / 2
-    rows = check.compare(baseline, run)
+    rows = check.compare(baseline, changed(BASE, 0, train_samples_per_s=500.0 / 2))
     assert not any(r.failed for r in rows)
 
 
 def test_speed_is_normalized_by_the_calibration_peak(tmp_path):
-    base = check.make_baseline(write_run(tmp_path / "b", [cell("x", speed=600.0, peak=20.0)]))
+    base = check.make_baseline(write_run(tmp_path / "b", [cell("x", speed_=600.0, peak=20.0)]))
     # the whole machine is 3x slower (calibration too): not a regression
-    slow_machine = [cell("x", speed=200.0, peak=20.0 / 3)]
+    slow_machine = [cell("x", speed_=200.0, peak=20.0 / 3)]
     rows = check.compare(base, slow_machine)
     assert not any(r.failed for r in rows)
     row = next(r for r in rows if r.metric == "train_samples_per_s")
     assert row.now == pytest.approx(600.0) and "normalized" in row.note
     # same machine speed, the model 3x slower: a regression
-    slow_model = [cell("x", speed=200.0, peak=20.0)]
+    slow_model = [cell("x", speed_=200.0, peak=20.0)]
     assert verdicts(check.compare(base, slow_model))[("x", "train_samples_per_s")] == "REGRESSED"
     # latency (lower is better) is scaled the other way
-    lat = [cell("x", speed=600.0, peak=10.0)]
-    lat[0]["metrics"]["latency_p50_ms"]["value"] = 8.0
+    lat = [with_metrics(cell("x", speed_=600.0, peak=10.0), latency_p50_ms=8.0)]
     rows = check.compare(base, lat)
     assert next(r for r in rows if r.metric == "latency_p50_ms").now == pytest.approx(4.0)
 
 
 def test_a_missing_cell_or_metric_fails_and_a_new_cell_does_not(baseline):
-    run = copy.deepcopy(BASE[:1])
-    del run[0]["metrics"]["macro_f1"]
-    run.append(cell("a-d3-res"))
+    run = [without_metrics(BASE[0], "macro_f1"), cell("a-d3-res")]
     v = verdicts(check.compare(baseline, run))
     assert v[("a-d2-res", "(cell)")] == "MISSING"
     assert v[("a-d1-res", "macro_f1")] == "MISSING"
@@ -163,13 +164,13 @@ def test_a_missing_cell_or_metric_fails_and_a_new_cell_does_not(baseline):
 
 
 def test_a_diverged_cell_fails_with_its_step(baseline):
-    run = copy.deepcopy(BASE)
-    run[1] = {
-        "status": "diverged",
-        "cell": run[1]["cell"],
-        "error": "loss became non-finite at step 7 (epoch 1)",
-        "diverged_step": 7,
-    }
+    run = list(BASE)
+    run[1] = CellResult(
+        cell=BASE[1].cell,
+        status="diverged",
+        error="loss became non-finite at step 7 (epoch 1)",
+        diverged_step=7,
+    )
     rows = check.compare(baseline, run)
     bad = [r for r in rows if r.failed]
     assert len(bad) == 1 and bad[0].verdict == "FAILED" and "at step 7" in bad[0].note
@@ -186,16 +187,14 @@ def test_tolerances_are_validated():
 
 
 def test_cli_baseline_then_check_pass_and_fail(tmp_path, capsys):
-    run_dir = write_run(tmp_path / "run", copy.deepcopy(BASE))
+    run_dir = write_run(tmp_path / "run", BASE)
     out = tmp_path / "baseline.json"
     assert cli.main(["baseline", str(run_dir), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["format"] == check.FORMAT
     assert cli.main(["check", str(run_dir), "--baseline", str(out)]) == 0
     assert "PASS" in capsys.readouterr().out
 
-    worse = copy.deepcopy(BASE)
-    worse[0]["metrics"]["accuracy"]["value"] = 0.5
-    worse_dir = write_run(tmp_path / "worse", worse)
+    worse_dir = write_run(tmp_path / "worse", changed(BASE, 0, accuracy=0.5))
     assert cli.main(["check", str(worse_dir), "--baseline", str(out)]) == 1
     text = capsys.readouterr().out
     for word in ("cell", "metric", "baseline", "now", "delta", "verdict", "REGRESSED", "FAIL"):
@@ -203,7 +202,7 @@ def test_cli_baseline_then_check_pass_and_fail(tmp_path, capsys):
 
 
 def test_cli_names_an_unparsable_results_file(tmp_path, capsys):
-    run_dir = write_run(tmp_path / "run", copy.deepcopy(BASE))
+    run_dir = write_run(tmp_path / "run", BASE)
     out = tmp_path / "baseline.json"
     assert cli.main(["baseline", str(run_dir), "--out", str(out)]) == 0
     (run_dir / "cells" / "broken.json").write_text('{"status": "o')
@@ -224,3 +223,21 @@ def test_committed_baselines_cover_their_suites(name):
         assert entry["status"] == "ok"
         headline = "wer" if cell_id.startswith("asr-") else "accuracy"
         assert {headline, "params", "train_samples_per_s"} <= set(entry["metrics"])
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_committed_baselines_are_read_and_pass_against_their_own_values(name):
+    """The baseline file format is unchanged: a run that reproduces a committed baseline's
+    values (typed cell results, as the harness writes them now) passes it."""
+    baseline = check.load_baseline(ROOT / "bench" / "baselines" / f"{name}.json")
+    run = [
+        CellResult(
+            cell=cell_info(cell_id),
+            status=entry["status"],
+            metrics={n: Metric(**m) for n, m in entry["metrics"].items()},
+            speed=None if entry["peak_gflops"] is None else speed(entry["peak_gflops"]),
+        )
+        for cell_id, entry in baseline["cells"].items()
+    ]
+    rows = check.compare(baseline, run)
+    assert rows and not any(r.failed for r in rows), check.format_table(rows, only_failed=True)

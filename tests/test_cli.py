@@ -61,12 +61,20 @@ def test_bad_set_option_is_named():
     }
 
 
-def test_a_dataset_can_have_its_own_data_dir(monkeypatch):
-    from bench import runner
+def test_data_roots_are_resolved_in_one_place(monkeypatch, tmp_path):
+    import datasets
 
+    monkeypatch.delenv("RESDEPTH_DATA_DIR", raising=False)
+    monkeypatch.delenv("RESDEPTH_CACHE", raising=False)
     monkeypatch.setenv("RESDEPTH_DATA_DIR_FSDD_DIGITS", "/data/fsdd")
-    assert runner.data_dir_for("fsdd-digits", "/other") == "/data/fsdd"
-    assert runner.data_dir_for("librispeech", "/other") == "/other"
+    assert datasets.data_dir("fsdd-digits", "/other") == "/data/fsdd"  # the corpus's own wins
+    assert datasets.data_dir("librispeech", "/other") == "/other"  # then --data-dir
+    assert datasets.data_dir("librispeech") is None
+    monkeypatch.setenv("RESDEPTH_DATA_DIR", "/all")
+    assert datasets.data_dir("librispeech") == "/all"  # then $RESDEPTH_DATA_DIR
+    assert datasets.cache_dir() == Path.home() / ".cache" / "resdepth"
+    monkeypatch.setenv("RESDEPTH_CACHE", str(tmp_path))
+    assert datasets.cache_dir() == tmp_path and datasets.cache_dir("/x") == Path("/x")
 
 
 def test_data_make_prints_sizes_for_an_asr_corpus(capsys, tmp_path):

@@ -16,9 +16,13 @@ import keras
 import numpy as np
 import pytest
 
-from bench import check, gradflow, runner, store, train
+from bench import runner
 from bench.config import Experiment, ModelSpec, Suite, TrainConfig
+from bench.tasks.base import Evaluation, Setup
 from reports import html
+from results import check, store
+from results.metrics import Metric
+from results.record import CellInfo, CellResult
 
 ROOT = Path(__file__).resolve().parents[1]
 DIVERGE_AT = 3  # the batch whose inputs are NaN
@@ -28,6 +32,7 @@ class FakeData:
     """What the runner needs of a loaded corpus."""
 
     labels = ("a", "b")
+    train = range(48)
 
     def summary(self):
         return {"name": "fake", "labels": list(self.labels), "skipped": {"count": 0}}
@@ -46,28 +51,45 @@ def _dataset(n_batches: int, nan_batch: int | None):
 
 class FakeTask:
     """Depth 1 trains into a NaN loss at a known step; 2 and 3 run out of memory (TensorFlow's
-    and Python's kind); 4 trains fine."""
+    and Python's kind); 4 trains fine. Supplies the task interface (``bench.tasks.base.Task``)
+    with a 2-class dense model on 4 features."""
+
+    DATA_KIND = "kws"
+    BACKEND_NEUTRAL = False
+    HEADLINE = ("accuracy",)
 
     @staticmethod
-    def run(cell, data, *, verbose=0):
+    def setup(cell, data):
         import tensorflow as tf
 
         if cell.depth == 2:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         if cell.depth == 3:
             raise MemoryError("cannot allocate 64 GiB")
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="block1_dense")])
-        train.compile_model(model, cell.train, 6, "sparse_categorical_crossentropy", [])
-        nan_batch = DIVERGE_AT if cell.depth == 1 else None
-        x, y = next(iter(_dataset(1, None)))
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(2, name="block1_dense")(inputs))
         xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        recorder = gradflow.Recorder(gradflow.Probe(model, lambda x, y, p: xent(y, p), [(x, y)]), 1)
-        fitted = train.fit(
-            model, _dataset(6, nan_batch), _dataset(2, None), cell.train, verbose=0,
-            callbacks=[recorder],
-        )  # fmt: skip
-        loss = fitted.history["loss"][-1]
-        return {"metrics": {"train_loss": {"value": loss, "unit": "nats"}}}, model
+        x, y = next(iter(_dataset(1, None)))
+        return Setup(
+            model=model,
+            served=model,
+            train=_dataset(6, DIVERGE_AT if cell.depth == 1 else None),
+            val=_dataset(2, None),
+            steps_per_epoch=6,
+            loss=xent,
+            metrics=[],
+            probe_loss=lambda x, y, p: xent(y, p),
+            probe_batches=[(x, y)],
+            example=np.zeros(4, np.float32),
+        )
+
+    @staticmethod
+    def evaluate(setup, data, split):
+        return Evaluation({"accuracy": Metric.of("accuracy", 0.5)})
+
+    @staticmethod
+    def validation_metrics(setup, data, history):
+        return {}
 
 
 def fake_suite() -> Suite:
@@ -76,7 +98,7 @@ def fake_suite() -> Suite:
         task="kws",
         dataset="synth-words",
         dataset_options=(),
-        train=TrainConfig(epochs=2, warmup_epochs=0, batch_size=8),
+        train=TrainConfig(epochs=2, warmup_epochs=0, batch_size=8, gradient_interval=1),
         models=(ModelSpec("tc-resnet8", depths=(1, 2, 3, 4), residual=(True,)),),
     )
     return Suite("faults", "fault injection", (0,), (exp,))
@@ -97,21 +119,21 @@ def faulty(tmp_path_factory):
 
 def test_nan_is_diverged_with_its_step_oom_is_oom_and_the_sweep_goes_on(faulty):
     suite, run_dir, summary = faulty
-    by_depth = {r["cell"]["depth"]: r for r in store.read_results(run_dir)}
+    by_depth = {r.cell.depth: r for r in store.read_results(run_dir)}
     assert sorted(by_depth) == [1, 2, 3, 4]
-    assert by_depth[1]["status"] == "diverged"
-    assert by_depth[1]["diverged_step"] == DIVERGE_AT
-    assert f"step {DIVERGE_AT}" in by_depth[1]["error"]
+    assert by_depth[1].status == "diverged"
+    assert by_depth[1].diverged_step == DIVERGE_AT
+    assert f"step {DIVERGE_AT}" in by_depth[1].error
     # The gradient flow up to the divergence is kept: init, then every step before the NaN one.
     import pandas as pd
 
-    flow = pd.read_parquet(run_dir / by_depth[1]["tables"]["gradflow"])
+    flow = pd.read_parquet(run_dir / by_depth[1].tables["gradflow"])
     assert set(flow["step"]) == set(range(DIVERGE_AT))
     assert flow["grad_norm"].notna().all()
-    assert by_depth[1]["gradient_flow"]["init"]["blocks"] == 1
-    assert by_depth[2]["status"] == "oom" and "ResourceExhausted" in by_depth[2]["error"]
-    assert by_depth[3]["status"] == "oom" and "64 GiB" in by_depth[3]["error"]
-    assert by_depth[4]["status"] == "ok"  # the sweep went on after three failures
+    assert by_depth[1].gradient_flow.init["blocks"] == 1
+    assert by_depth[2].status == "oom" and "ResourceExhausted" in by_depth[2].error
+    assert by_depth[3].status == "oom" and "64 GiB" in by_depth[3].error
+    assert by_depth[4].status == "ok"  # the sweep went on after three failures
     assert summary.statuses == {"diverged": 1, "oom": 2, "ok": 1} and not summary.ok
     # final statuses are not retried on resume
     again = runner.run_suite(suite, run_dir, verbose=0, log=lambda m: None)
@@ -143,7 +165,7 @@ def test_an_unparsable_results_file_stops_the_resume_naming_it(faulty, tmp_path)
 WRITER = """
 import sys
 from pathlib import Path
-from bench import store
+from results import store
 path = Path(sys.argv[1])
 n = 0
 while True:
@@ -177,6 +199,9 @@ def test_a_reader_never_sees_a_partial_results_file_even_when_the_writer_is_kill
     final = json.loads(path.read_text())
     assert final["payload"] == [final["n"]] * (100_000 + 25_000 * (final["n"] % 3))
     # a temporary file the kill left behind is never read as a result
-    store.write_json(store.cell_path(tmp_path, "y"), {"status": "ok", "cell": {"id": "y"}})
-    (tmp_path / "cells" / ".z.json.abc.tmp").write_text('{"status": "o')
-    assert [r["cell"]["id"] for r in store.read_results(tmp_path) if "cell" in r] == ["y"]
+    run = tmp_path / "run"
+    info = CellInfo("y", "e", "kws", "d", "p", 1, None, True, 0)
+    store.write_result(run, CellResult(info, "ok"))
+    for leftover in (".z.json.abc.tmp", ".z.abc.tmp.json"):
+        (run / "cells" / leftover).write_text('{"status": "o')
+    assert [r.cell.id for r in store.read_results(run)] == ["y"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import metrics as metrics_module
-from bench import store
+from results import metrics as metrics_module
+from results import store
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +73,14 @@ def outcome(run_dir: Path) -> dict:
     out = {}
     for r in store.read_results(run_dir):
         metrics = {
-            k: m["value"] for k, m in r["metrics"].items() if not metrics_module.METRICS[k].timed
+            k: m.value for k, m in r.metrics.items() if not metrics_module.METRICS[k].timed
         }
-        flow = {k: v for k, v in r["gradient_flow"].items() if k in ("init", "end")}
-        out[r["cell"]["id"]] = {
-            "status": r["status"],
+        flow = {"init": dict(r.gradient_flow.init), "end": dict(r.gradient_flow.end)}
+        out[r.cell.id] = {
+            "status": r.status,
             "metrics": metrics,
-            "history": r["history"],
-            "confusion_matrix": r["confusion_matrix"],
+            "history": dict(r.history),
+            "confusion_matrix": r.evaluation["confusion_matrix"],
             "gradient_flow": flow,
         }
     return out

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import lexicon
+from bench.tasks.asr import lexicon
 
 ALPHABET = ("a", "b", " ")  # + blank = 3
 BLANK = 3

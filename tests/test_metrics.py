@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from bench import metrics
+from results.metrics import METRICS, Metric
 
 
 def test_confusion_accuracy_macro_f1_hand_computed():
@@ -23,7 +24,8 @@ def test_macro_f1_ignores_classes_absent_from_truth_and_predictions():
 
 
 def test_every_metric_has_unit_and_direction():
-    for name, spec in metrics.METRICS.items():
+    for name, spec in METRICS.items():
         assert spec.unit and isinstance(spec.higher_is_better, bool), name
-    rec = metrics.record("test_loss", 0.5)
-    assert rec == {"value": 0.5, "unit": "nats", "higher_is_better": False}
+    assert Metric.of("test_loss", 0.5) == Metric(0.5, "nats", False)
+    with pytest.raises(KeyError):
+        Metric.of("not_a_metric", 1.0)

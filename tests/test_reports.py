@@ -2,13 +2,17 @@
 cell, and a self-contained HTML page that names failures and skipped files."""
 
 import base64
+import dataclasses
 import re
 import statistics
 
+import fakes
 import pytest
+from fakes import metric, with_cell, with_metrics
 
-from bench import store
 from reports import html, tables
+from results import store
+from results.record import CellResult, DatasetInfo, ModelInfo
 
 PRESETS = {"tc-resnet8": ("tcresnet", 0.0), "res8-narrow": ("res2d", 0.05)}
 DEPTHS = (1, 2, 3)
@@ -25,10 +29,6 @@ def accuracy(preset, depth, residual, seed):
     return round(base + 0.01 * seed + 0.003 * depth * seed, 6)
 
 
-def metric(value, unit="fraction", higher=True):
-    return {"value": value, "unit": unit, "higher_is_better": higher}
-
-
 SKIP_LOG = {
     "count": 3,
     "by_reason": {"wrong sample rate": 2, "truncated": 1},
@@ -40,40 +40,35 @@ SKIP_LOG = {
 }
 
 
-def base_result(cell_id, preset, depth, residual, seed):
+def base_result(cell_id, preset, depth, residual, seed) -> CellResult:
     """What the runner records for every cell, whatever its status."""
-    family = PRESETS[preset][0]
     no_skips = {"count": 0, "by_reason": {}, "files": []}
-    return {
-        "status": "ok",
-        "cell": {
-            "id": cell_id,
-            "experiment": "synth-words",
-            "task": "kws",
-            "dataset": "synth-words",
-            "dataset_options": {"profile": "tiny"},
-            "preset": preset,
-            "depth": depth,
-            "width": None,
-            "residual": residual,
-            "seed": seed,
-            "train": {"epochs": 3},
-        },
-        "model": {
-            "family": family,
-            "preset": preset,
-            "depth": depth,
-            "layers": 2 + 2 * depth,
-            "width": 1.0,
-            "residual": residual,
-        },
-        "dataset": {
-            "name": "synth-words",
-            "labels": LABELS,
-            "sizes": {"train": 30, "val": 9, "test": 9},
-            "skipped": SKIP_LOG if cell_id == SKIPPED else no_skips,
-        },
-        "environment": {
+    return CellResult(
+        cell=fakes.cell_info(
+            cell_id,
+            dataset_options={"profile": "tiny"},
+            preset=preset,
+            depth=depth,
+            residual=residual,
+            seed=seed,
+            train={"epochs": 3},
+        ),
+        status="ok",
+        model=ModelInfo(
+            family=PRESETS[preset][0],
+            preset=preset,
+            depth=depth,
+            layers=2 + 2 * depth,
+            width=1.0,
+            residual=residual,
+        ),
+        dataset=DatasetInfo(
+            name="synth-words",
+            sizes={"train": 30, "val": 9, "test": 9},
+            skipped=SKIP_LOG if cell_id == SKIPPED else no_skips,
+            extra={"labels": LABELS},
+        ),
+        environment={
             "python": "3.12.1",
             "platform": "Linux-x86_64",
             "cpu": "Test CPU 9000",
@@ -81,44 +76,42 @@ def base_result(cell_id, preset, depth, residual, seed):
             "backend": "tensorflow",
             "packages": {"keras": "3.99.0"},
         },
-        "started": 1_800_000_000.0 + seed,
-        "finished": 1_800_000_100.0 + seed,
-        "wall_seconds": 100.0,
-    }
+        started=1_800_000_000.0 + seed,
+        finished=1_800_000_100.0 + seed,
+        wall_seconds=100.0,
+    )
 
 
-def make_cell(preset, depth, residual, seed):
+def make_cell(preset, depth, residual, seed) -> CellResult:
     cell_id = f"kws-synth-words-{preset}-d{depth}-{'res' if residual else 'plain'}-s{seed}"
     result = base_result(cell_id, preset, depth, residual, seed)
     if cell_id == DIVERGED:
-        result.update(
-            status="diverged", error="loss is NaN at step 123 <lr=0.5>", diverged_step=123
+        return dataclasses.replace(
+            result, status="diverged", error="loss is NaN at step 123 <lr=0.5>", diverged_step=123
         )
-        return result
     acc = accuracy(preset, depth, residual, seed)
-    result.update(
-        metrics={
-            "accuracy": metric(acc),
-            "macro_f1": metric(round(acc - 0.02, 6)),
-            "test_loss": metric(round(2.0 - acc, 6), "nats", False),
-            "train_seconds": metric(10.0 * depth + seed, "s", False),
-            "params": metric(1000 * depth + (0 if residual else 1), "count", False),
-        },
-        labels=LABELS,
-        confusion_matrix=[[3, 0, 0], [1, 2, 0], [0, 1, 2]],
-        history={"loss": [1.0, 0.7, 0.5], "val_accuracy": [0.4, 0.6, acc]},
+    return dataclasses.replace(
+        with_metrics(
+            result,
+            accuracy=acc,
+            macro_f1=round(acc - 0.02, 6),
+            test_loss=round(2.0 - acc, 6),
+            train_seconds=10.0 * depth + seed,
+            params=1000 * depth + (0 if residual else 1),
+        ),
+        evaluation={"labels": LABELS, "confusion_matrix": [[3, 0, 0], [1, 2, 0], [0, 1, 2]]},
+        history={"loss": (1.0, 0.7, 0.5), "val_accuracy": (0.4, 0.6, acc)},
         best_epoch=3,
     )
-    return result
 
 
-def make_asr_cell(depth: int, residual: bool, experiment: str) -> dict:
-    """A tc-resnet8 cell of the ``asr`` task in ``experiment`` (metrics left to the caller)."""
+def make_asr_cell(depth: int, residual: bool, experiment: str, **metrics) -> CellResult:
+    """A tc-resnet8 cell of the ``asr`` task in ``experiment`` with ``metrics`` (declared names)."""
     r = make_cell("tc-resnet8", depth, residual, 0)
     kind = "res" if residual else "plain"
     cell_id = f"asr-{experiment}-tc-resnet8-d{depth}-{kind}-s0"
-    r["cell"].update(task="asr", id=cell_id, experiment=experiment)
-    return r
+    r = with_cell(r, task="asr", id=cell_id, experiment=experiment)
+    return dataclasses.replace(r, metrics=fakes.metrics(**metrics), evaluation={})
 
 
 def all_cells():
@@ -134,11 +127,7 @@ def write_run(run_dir, results, suite=None):
         "seeds": list(SEEDS),
         "experiments": [{"name": "synth-words"}],
     }
-    store.write_json(run_dir / "suite.json", suite)
-    (run_dir / "cells").mkdir(parents=True, exist_ok=True)
-    for r in results:
-        store.write_json(store.cell_path(run_dir, r["cell"]["id"]), r)
-    return run_dir
+    return fakes.write_run(run_dir, results, suite)
 
 
 @pytest.fixture(scope="module")
@@ -220,22 +209,20 @@ def test_skip_gain_is_positive_when_residual_is_better(run):
 def test_best_cell_honours_direction(run):
     _, results = run
     best = tables.best_cell(results, "accuracy")
-    assert best["cell"]["id"] == "kws-synth-words-res8-narrow-d3-res-s1"
-    assert tables.best_cell(results, "accuracy", kind="plain")["cell"]["id"] == (
+    assert best.id == "kws-synth-words-res8-narrow-d3-res-s1"
+    assert tables.best_cell(results, "accuracy", kind="plain").id == (
         "kws-synth-words-res8-narrow-d1-plain-s1"
     )
     # lower is better: the least loss is the best accuracy; the fewest params the shallowest net
-    assert tables.best_cell(results, "test_loss")["cell"]["id"] == best["cell"]["id"]
-    assert tables.best_cell(results, "params", kind=None)["model"]["depth"] == 1
+    assert tables.best_cell(results, "test_loss").id == best.id
+    assert tables.best_cell(results, "params", kind=None).model.depth == 1
     wer = [
-        {
-            "status": "ok",
-            "cell": {"id": f"asr-{v}", "residual": True},
-            "metrics": {"wer": metric(v, "fraction", False)},
-        }
+        CellResult(
+            cell=fakes.cell_info(f"asr-{v}", task="asr"), status="ok", metrics=fakes.metrics(wer=v)
+        )
         for v in (0.4, 0.2, 0.3)
     ]
-    assert tables.best_cell(wer, "wer")["cell"]["id"] == "asr-0.2"
+    assert tables.best_cell(wer, "wer").id == "asr-0.2"
     assert tables.best_cell(wer, "wer", kind="plain") is None
     assert tables.best_cell(results, "no-such-metric") is None
 
@@ -282,11 +269,11 @@ def test_report_renders_without_any_ok_cell(tmp_path):
 
 
 def test_a_task_without_a_section_builder_still_gets_a_table(tmp_path):
-    asr = make_cell("tc-resnet8", 1, True, 0)
-    asr["cell"].update(task="asr", id="asr-x-tc-resnet8-d1-res-s0")
-    asr["metrics"] = {"wer": metric(0.4567, "fraction", False)}
-    text = html.write_report(write_run(tmp_path, [asr])).read_text()
-    assert 'id="asr"' in text and "wer (fraction, ↓)" in text and "0.457" in text
+    new = with_cell(make_cell("tc-resnet8", 1, True, 0), task="new", id="new-tc-resnet8-d1")
+    new = dataclasses.replace(new, metrics={"score": metric(0.4567, "fraction", False)})
+    text = html.write_report(write_run(tmp_path, [new])).read_text()
+    assert 'id="new"' in text and "Task new" in text
+    assert "score (fraction, ↓)" in text and "0.457" in text
 
 
 def test_unparsable_cell_file_is_named(tmp_path):
@@ -298,29 +285,33 @@ def test_unparsable_cell_file_is_named(tmp_path):
 
 def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
     cells = []
+    worst = {
+        "id": "u7",
+        "speaker": "en+m3",
+        "reference": "turn <b>on</b> the light",
+        "hypothesis": "turn of the lie",
+        "wer": 0.5,
+    }
     for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
-        r = make_asr_cell(depth, residual, "s")
         wer = 0.30 - 0.1 * depth if residual else 0.30 + 0.05 * depth
-        r["metrics"] = {
-            "wer": metric(wer, "fraction", False),
-            "cer": metric(wer / 3, "fraction", False),
-            "wer_beam": metric(wer - 0.01, "fraction", False),
-            "cer_beam": metric(wer / 3 - 0.01, "fraction", False),
-            "wer_lm": metric(wer / 4 + 0.0012, "fraction", False),
+        r = make_asr_cell(
+            depth,
+            residual,
+            "s",
+            wer=wer,
+            cer=wer / 3,
+            wer_beam=wer - 0.01,
+            cer_beam=wer / 3 - 0.01,
+            wer_lm=wer / 4 + 0.0012,
+        )
+        evaluation = {
+            "errors": {"substitutions": 4, "deletions": 2, "insertions": 1},
+            "worst": [worst],
         }
-        r["errors"] = {"substitutions": 4, "deletions": 2, "insertions": 1}
-        r["worst"] = [
-            {
-                "id": "u7",
-                "speaker": "en+m3",
-                "reference": "turn <b>on</b> the light",
-                "hypothesis": "turn of the lie",
-                "wer": 0.5,
-            }
-        ]
-        cells.append(r)
+        cells.append(dataclasses.replace(r, evaluation=evaluation))
     text = html.write_report(write_run(tmp_path, cells)).read_text()
     assert 'id="asr"' in text and "WER beam" in text and "sub / del / ins" in text
+    assert "<td>4 / 2 / 1</td>" in text
     assert "asr-s-tc-resnet8-d2-res-s0" in text  # the best cell names the worst-utterance table
     assert "turn &lt;b&gt;on&lt;/b&gt; the light" in text  # escaped, never markup
     assert "0.090" in text or "0.09" in text  # best residual beam WER
@@ -329,22 +320,18 @@ def test_asr_section_shows_greedy_vs_beam_and_the_worst_utterances(tmp_path):
 
 def test_asr_section_shows_term_detection_beside_wer_and_the_hardest_terms(tmp_path):
     cells = []
+    terms = [("kettle", 0.11, 3), ("<i>lamp</i>", 0.25, 2), ("oven", 0.5, 4), ("one", 0.7, 9)]
+    terms += [("two", 0.9, 8), ("three", 1.0, 7)]
     for depth, residual in ((1, True), (2, True), (1, False), (2, False)):
-        r = make_asr_cell(depth, residual, "t")
         std = 0.6 + 0.1 * depth if residual else 0.5
-        r["metrics"] = {
-            "wer": metric(0.5 - 0.1 * depth, "fraction", False),
-            "std_map": metric(std),
-        }
-        terms = [("kettle", 0.11, 3), ("<i>lamp</i>", 0.25, 2), ("oven", 0.5, 4), ("one", 0.7, 9)]
-        terms += [("two", 0.9, 8), ("three", 1.0, 7)]
-        r["term_detection"] = {
+        r = make_asr_cell(depth, residual, "t", wer=0.5 - 0.1 * depth, std_map=std)
+        detection = {
             "terms": 6,
             "terms_without_relevant": 2,
             "per_term": [{"term": t, "ap": ap * std, "relevant": n} for t, ap, n in terms],
             "pr_curve": {"recall": [0.0, 0.5, 1.0], "precision": [1.0, 0.8, 0.4]},
         }
-        cells.append(r)
+        cells.append(dataclasses.replace(r, evaluation={"term_detection": detection}))
     text = html.write_report(write_run(tmp_path, cells)).read_text()
     assert "Spoken term detection mAP against depth" in text
     assert "STD mAP (std_map) beside wer" in text and "skip connections buy in std_map" in text
@@ -359,9 +346,8 @@ def test_asr_section_shows_term_detection_beside_wer_and_the_hardest_terms(tmp_p
 def test_kws_section_shows_qbe_beside_accuracy_pr_curve_and_search_speed(tmp_path):
     cells = []
     for depth in (1, 2):
-        r = make_cell("tc-resnet8", depth, True, 0)
-        r["metrics"]["qbe_si_map"] = metric(0.5 + 0.2 * depth)
-        r["retrieval"] = {
+        r = with_metrics(make_cell("tc-resnet8", depth, True, 0), qbe_si_map=0.5 + 0.2 * depth)
+        retrieval = {
             "pr_curve": {"recall": [0.0, 1.0], "precision": [1.0, 0.5]},
             "si_pr_curve": {"recall": [0.0, 1.0], "precision": [0.9, 0.4]},
             "search_speed": {
@@ -375,10 +361,10 @@ def test_kws_section_shows_qbe_beside_accuracy_pr_curve_and_search_speed(tmp_pat
                 "ivf_recall_at_k": 0.875,
             },
         }
-        cells.append(r)
+        cells.append(dataclasses.replace(r, evaluation={**r.evaluation, "retrieval": retrieval}))
     text = html.write_report(write_run(tmp_path, cells)).read_text()
     assert "QbE mAP (qbe_si_map) beside accuracy" in text
-    best = cells[1]["cell"]["id"]
+    best = cells[1].id
     assert f"precision-recall of the best residual cell by qbe_si_map, {best}" in text
     speed = text[text.index("back end") :]
     assert "5,678" in speed and "0.875" in speed and "exact" in speed
@@ -404,12 +390,8 @@ def test_retrieval_section_shows_qbe_and_std_metrics(tmp_path):
     for depth in DEPTHS:
         for residual in (True, False):
             r = make_cell("tc-resnet8", depth, residual, 0)
-            r["metrics"]["qbe_map"] = metric(0.5 + 0.05 * depth)
-            r["metrics"]["qbe_si_map"] = metric(0.4 + 0.05 * depth)
-            cells.append(r)
-    asr = make_cell("tc-resnet8", 2, True, 0)
-    asr["cell"].update(task="asr", id="asr-s-tc-resnet8-d2-res-s0", experiment="s")
-    asr["metrics"] = {"wer": metric(0.3, "fraction", False), "std_map": metric(0.7125)}
+            cells.append(with_metrics(r, qbe_map=0.5 + 0.05 * depth, qbe_si_map=0.4 + 0.05 * depth))
+    asr = make_asr_cell(2, True, "s", wer=0.3, std_map=0.7125)
     text = html.write_report(write_run(tmp_path, [*cells, asr])).read_text()
     section = text[text.index('<section id="retrieval">') :]
     section = section[: section.index("</section>")]
@@ -426,16 +408,15 @@ def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
     from reports import compare
 
     run_b, results = run
-    worse = [dict(r) for r in results]
-    victim = next(i for i, r in enumerate(worse) if r["status"] == "ok")
-    worse[victim] = {**worse[victim], "metrics": dict(worse[victim]["metrics"])}
-    worse[victim]["metrics"]["accuracy"] = metric(0.1)
+    worse = list(results)
+    victim = next(i for i, r in enumerate(worse) if r.ok)
+    worse[victim] = with_metrics(worse[victim], accuracy=0.1)
     run_a = write_run(tmp_path / "a", worse)
     path = compare.write_compare(run_a, run_b)
     text = path.read_text()
     assert path == run_a / f"compare-{run_b.name}.html"
     assert "FAIL: 1 regression" in text and "REGRESSED" in text
-    assert worse[victim]["cell"]["id"] in text and "0.1000" in text
+    assert worse[victim].id in text and "0.1000" in text
     assert 'id="differences"' in text and 'id="runs"' in text
     assert text.count("data:image/png;base64,") == 1
 

@@ -4,12 +4,12 @@ Trains the ``smoke`` suite (a few synthetic words, tiny budget) once per test se
 the run directory. Budget: well under 3 minutes on a 2-core CPU.
 """
 
-import json
 import time
 
 import pytest
 
-from bench import retrieval, runner, search, store, suite
+from bench import retrieval, runner, search, suite
+from results import store
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def smoke_run(tmp_path_factory):
 
 
 def _metrics(result):
-    return {k: result["metrics"][k]["value"] for k in DETERMINISTIC}
+    return {k: result.metrics[k].value for k in DETERMINISTIC}
 
 
 def test_every_cell_finished_ok(smoke_run):
@@ -37,32 +37,34 @@ def test_every_cell_finished_ok(smoke_run):
     results = store.read_results(run_dir)
     assert len(results) == len(s.cells())
     for r in results:
-        assert r["status"] == "ok", r.get("traceback")
-        assert store.model_path(run_dir, r["cell"]["id"]).is_file()
-        assert r["environment"]["backend"] == "tensorflow"
-        assert r["dataset"]["skipped"]["count"] == 0
+        assert r.status == "ok", r.traceback
+        assert store.model_path(run_dir, r.cell.id).is_file()
+        assert r.environment["backend"] == "tensorflow"
+        assert r.dataset.skipped_count == 0
     print(f"smoke suite: {seconds:.1f}s")
 
 
 def test_models_really_learn(smoke_run):
     _, run_dir, _, _, _ = smoke_run
     results = store.read_results(run_dir)
-    chance = 1 / len(results[0]["labels"])
-    best = max(r["metrics"]["accuracy"]["value"] for r in results if r["cell"]["residual"])
+    chance = 1 / len(results[0].evaluation["labels"])
+    best = max(r.metrics["accuracy"].value for r in results if r.cell.residual)
     assert best >= min(0.95, 3 * chance), f"best residual accuracy {best:.3f}, chance {chance:.3f}"
     for r in results:  # every cell beats chance clearly, and training loss went down
-        assert r["metrics"]["accuracy"]["value"] > 1.5 * chance, r["cell"]["id"]
-        assert r["history"]["loss"][-1] < r["history"]["loss"][0]
+        assert r.metrics["accuracy"].value > 1.5 * chance, r.cell.id
+        assert r.history["loss"][-1] < r.history["loss"][0]
         # query-by-example on the test split: same-word items found above chance, unseen voices
         for name in ("qbe_map", "qbe_si_map"):
-            assert chance < r["metrics"][name]["value"] <= 1.0, (r["cell"]["id"], name)
-        assert r["retrieval"]["layer"] == "embedding"
+            assert chance < r.metrics[name].value <= 1.0, (r.cell.id, name)
+        assert r.evaluation["retrieval"]["layer"] == "embedding"
         # search back ends: speed of each, IVF recall against exact (when faiss-cpu is present)
-        assert r["metrics"]["qbe_qps_exact"]["value"] > 0
+        assert r.metrics["qbe_qps_exact"].value > 0
         if search.has_faiss():
-            assert r["metrics"]["qbe_qps_faiss_ivf"]["unit"] == "queries/s"
-            assert 0 < r["metrics"]["qbe_ivf_recall_at_10"]["value"] <= 1.0
-        assert len(r["retrieval"]["pr_curve"]["precision"]) == len(retrieval.RECALL_LEVELS)
+            assert r.metrics["qbe_qps_faiss_ivf"].unit == "queries/s"
+            assert 0 < r.metrics["qbe_ivf_recall_at_10"].value <= 1.0
+        assert len(r.evaluation["retrieval"]["pr_curve"]["precision"]) == len(
+            retrieval.RECALL_LEVELS
+        )
 
 
 def test_report_has_the_table(smoke_run):
@@ -88,20 +90,20 @@ def test_every_cell_records_gradient_flow(smoke_run):
 
     _, run_dir, _, _, _ = smoke_run
     for r in store.read_results(run_dir):
-        table = pd.read_parquet(run_dir / r["tables"]["gradflow"])
+        table = pd.read_parquet(run_dir / r.tables["gradflow"])
         assert list(table.columns) == list(gradflow.COLUMNS)
         assert table["step"].min() == 0 and table["step"].max() > 0
         assert (table["grad_norm"] > 0).all()
-        g = r["gradient_flow"]
-        assert g["init"]["blocks"] == r["model"]["depth"]
-        assert 0 < g["overhead"] < 1
+        g = r.gradient_flow
+        assert g.init["blocks"] == r.model.depth
+        assert 0 < g.overhead < 1
 
 
 def test_resume_keeps_finished_cells_and_redoes_the_missing_one(smoke_run):
     s, run_dir, cache, _, _ = smoke_run
     cells = s.cells()
     victim = store.cell_path(run_dir, cells[-1].id)
-    lost = json.loads(victim.read_text())
+    lost = store.read_result(victim)
     victim.unlink()
     kept = {c.id: store.cell_path(run_dir, c.id).read_bytes() for c in cells[:-1]}
 
@@ -110,11 +112,11 @@ def test_resume_keeps_finished_cells_and_redoes_the_missing_one(smoke_run):
     assert summary.resumed == len(cells) - 1
     for cell_id, before in kept.items():
         assert store.cell_path(run_dir, cell_id).read_bytes() == before
-    redone = json.loads(victim.read_text())
-    assert redone["status"] == "ok"
+    redone = store.read_result(victim)
+    assert redone.status == "ok"
     # same cell, same seed: same metrics and the same loss curve
     assert _metrics(redone) == _metrics(lost)
-    assert redone["history"]["loss"] == lost["history"]["loss"]
+    assert redone.history["loss"] == lost.history["loss"]
 
 
 def test_resume_refuses_a_different_suite(smoke_run, tmp_path):
@@ -125,22 +127,56 @@ def test_resume_refuses_a_different_suite(smoke_run, tmp_path):
 
 
 def test_every_cell_records_its_speed(smoke_run):
-    from bench import metrics, speed
+    from bench import speed
+    from results.metrics import METRICS
 
     s, run_dir, _, _, _ = smoke_run
     for r in store.read_results(run_dir):
-        sp, m = r["speed"], r["metrics"]
-        assert sp["backend"] == "tensorflow" and isinstance(sp["jit_compile"], bool)
-        assert sp["peak_gflops"] == pytest.approx(speed.peak_gflops())  # once per process
-        q = sp["step_seconds"]
+        sp, m = r.speed, r.metrics
+        assert sp.backend == "tensorflow" and isinstance(sp.jit_compile, bool)
+        assert sp.peak_gflops == pytest.approx(speed.peak_gflops())  # once per process
+        q = sp.step_seconds
         assert 0 < q["p10"] <= q["p50"] <= q["p90"]
-        assert m["train_samples_per_s"]["value"] == pytest.approx(
+        assert m["train_samples_per_s"].value == pytest.approx(
             s.cells()[0].train.batch_size / q["p50"]
         )
-        assert 0 < sp["latency_ms"]["p50"] <= sp["latency_ms"]["p90"]
-        assert sp["infer_samples_per_s"] > 0 and sp["compile_seconds"] >= 0
-        assert 0 < sp["utilization"] < 1
-        assert 0 <= sp["data_wait_share"] < 1
-        assert sp["flops_per_example"] == m["flops_per_example"]["value"] > 0
+        assert 0 < sp.latency_ms["p50"] <= sp.latency_ms["p90"]
+        assert sp.infer_samples_per_s > 0 and sp.compile_seconds >= 0
+        assert 0 < sp.utilization < 1
+        assert 0 <= sp.data_wait_share < 1
+        assert sp.flops_per_example == m["flops_per_example"].value > 0
         for name in speed.SPEED_METRICS:
-            assert m[name]["unit"] == metrics.METRICS[name].unit, name
+            assert m[name].unit == METRICS[name].unit, name
+
+
+def _events(folder):
+    """``{tag: [step, ...]}`` of every summary in the event files under ``folder``."""
+    import tensorflow as tf
+
+    tags: dict[str, list[int]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(int(event.step))
+    return tags
+
+
+def test_every_cell_writes_tensorboard_event_files(smoke_run):
+    import pandas as pd
+
+    _, run_dir, _, _, _ = smoke_run
+    for r in store.read_results(run_dir):
+        logs = store.tensorboard_dir(run_dir, r.cell.id)
+        epochs = len(r.history["loss"])
+        train, val = _events(logs / "train"), _events(logs / "validation")
+        for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
+            assert train[tag] == list(range(epochs)), (r.cell.id, tag, train)
+        for tag in ("epoch_loss", "epoch_accuracy"):
+            assert val[tag] == list(range(epochs)), (r.cell.id, tag, val)
+        # every gradient-flow recording, at its training step: a scalar per block, a histogram
+        grads = _events(logs / "gradients")
+        steps = sorted(pd.read_parquet(run_dir / r.tables["gradflow"])["step"].unique())
+        blocks = [f"gradient_norm/block_{b:03d}" for b in range(1, r.model.depth + 1)]
+        assert sorted(grads) == sorted([*blocks, "gradient_norm/blocks"]), sorted(grads)
+        for tag in (*blocks, "gradient_norm/blocks"):
+            assert grads[tag] == steps, (r.cell.id, tag)

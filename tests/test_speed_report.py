@@ -1,14 +1,17 @@
 """The report's speed section from synthetic timing results: peak, backends side by side, the
 fastest named, the data-wait target, the Pareto front."""
 
+import dataclasses
 import re
 
 import pandas as pd
+from fakes import metrics, with_cell
+from test_reports import base_result, write_run
 
-from bench import store
 from reports import html
 from reports import speed as rs
-from tests.test_reports import base_result, write_run
+from results import store
+from results.record import Speed
 
 # (backend, jit_compile) -> training samples/s of tc-resnet8 at depth 1; jax is the fastest.
 RATES = {("tensorflow", False): 300.0, ("tensorflow", True): 200.0, ("jax", True): 450.0}
@@ -20,27 +23,29 @@ def timing_cell(backend, jit, depth, residual, wait=0.01):
     )
     cell_id = f"timing-perf-tc-resnet8-d{depth}-{'res' if residual else 'plain'}-s0-{suffix}"
     r = base_result(cell_id, "tc-resnet8", depth, residual, 0)
-    r["cell"].update(task="timing", experiment="perf", backend=backend, jit_compile=jit)
+    r = with_cell(r, task="timing", experiment="perf", backend=backend, jit_compile=jit)
     rate = RATES[(backend, jit)] / depth
-    r["speed"] = {
-        "peak_gflops": 60.0 if backend == "tensorflow" else 70.0,
-        "flops_per_example": 6.5e6 * depth,
-        "compile_seconds": 3.0,
-        "step_seconds": {"p10": 0.9 * 64 / rate, "p50": 64 / rate, "p90": 1.2 * 64 / rate},
-        "latency_ms": {"p50": 2.0 * depth, "p90": 2.5 * depth},
-        "infer_samples_per_s": 10 * rate,
-        "utilization": 0.1,
-        "data_wait_share": wait,
-        "backend": backend,
-        "jit_compile": jit,
-        "train_samples_per_s": rate,
-    }
-    r["deterministic"] = not (backend == "tensorflow" and jit)
-    r["metrics"] = {
-        "train_samples_per_s": {"value": rate, "unit": "samples/s", "higher_is_better": True},
-        "params": {"value": 60000.0 * depth, "unit": "count", "higher_is_better": False},
-    }
-    return r
+    speed = Speed(
+        peak_gflops=60.0 if backend == "tensorflow" else 70.0,
+        flops_per_example=6.5e6 * depth,
+        compile_seconds=3.0,
+        step_seconds={"p10": 0.9 * 64 / rate, "p50": 64 / rate, "p90": 1.2 * 64 / rate},
+        latency_ms={"p50": 2.0 * depth, "p90": 2.5 * depth},
+        infer_samples_per_s=10 * rate,
+        utilization=0.1,
+        data_wait_share=wait,
+        train_samples_per_s=rate,
+        steps=20,
+        warmup_steps=3,
+        backend=backend,
+        jit_compile=jit,
+    )
+    return dataclasses.replace(
+        r,
+        speed=speed,
+        deterministic=not (backend == "tensorflow" and jit),
+        metrics=metrics(train_samples_per_s=rate, params=60000.0 * depth),
+    )
 
 
 def test_speed_section_puts_backends_side_by_side_and_names_the_fastest(tmp_path):
@@ -73,8 +78,7 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def test_no_speed_records_no_section(tmp_path):
-    r = timing_cell("tensorflow", False, 1, True)
-    del r["speed"]
+    r = dataclasses.replace(timing_cell("tensorflow", False, 1, True), speed=None)
     run_dir = write_run(tmp_path, [r])
     assert rs.section(html.Context.load(run_dir)) is None
     assert store.read_results(run_dir)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import term_detection as td
+from bench.tasks.asr import term_detection as td
 from datasets.base import ALPHABET
 
 BLANK = len(ALPHABET)

@@ -4,8 +4,9 @@ import importlib.util
 
 import pytest
 
-from bench import runner, store, suite
+from bench import runner, suite
 from bench.config import XLA_BACKENDS
+from results import store
 
 pytestmark = pytest.mark.slow
 
@@ -72,17 +73,17 @@ def test_timing_cells_in_process_and_in_a_backend_child(tmp_path):
     run_dir = tmp_path / "run"
     cache = tmp_path / "cache"
     summary = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
-    results = {r["cell"]["id"]: r for r in store.read_results(run_dir)}
-    assert summary.ok, {k: r.get("traceback") or r.get("error") for k, r in results.items()}
+    results = {r.cell.id: r for r in store.read_results(run_dir)}
+    assert summary.ok, {k: r.traceback or r.error for k, r in results.items()}
     assert len(results) == 2
     for cell in s.cells():
         r = results[cell.id]
-        sp = r["speed"]
-        assert sp["backend"] == r["environment"]["backend"] == cell.backend
-        assert r["metrics"]["train_samples_per_s"]["value"] > 0
-        assert sp["flops_per_example"] > 0 and 0 < sp["utilization"] < 1
+        sp = r.speed
+        assert sp.backend == r.environment["backend"] == cell.backend
+        assert r.metrics["train_samples_per_s"].value > 0
+        assert sp.flops_per_example > 0 and 0 < sp.utilization < 1
         assert store.model_path(run_dir, cell.id).is_file()
-    assert results[s.cells()[0].id]["speed"]["jit_compile"] is False
+    assert results[s.cells()[0].id].speed.jit_compile is False
     # resumed: nothing reruns, the child's cells included
     again = runner.run_suite(s, run_dir, cache_dir=cache, verbose=0)
     assert again.resumed == 2 and again.ok
@@ -101,7 +102,7 @@ def test_a_child_that_dies_records_its_cells_as_errors(tmp_path, monkeypatch):
     summary = runner.run_suite(s, run_dir, cache_dir=tmp_path / "cache", verbose=0)
     (r,) = store.read_results(run_dir)
     assert summary.statuses == {"error": 1}
-    assert "code 3" in r["error"] and "no jax here" in r["traceback"]
+    assert "code 3" in r.error and "no jax here" in r.traceback
 
 
 def test_xla_on_tensorflow_runs_without_op_determinism_and_says_so(tmp_path):
@@ -109,12 +110,12 @@ def test_xla_on_tensorflow_runs_without_op_determinism_and_says_so(tmp_path):
 
     s = _suite(["tensorflow"], [True, False])
     runner.run_suite(s, tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0)
-    results = {r["cell"]["id"]: r for r in store.read_results(tmp_path / "run")}
+    results = {r.cell.id: r for r in store.read_results(tmp_path / "run")}
     xla, plain = (results[c.id] for c in s.cells())
-    assert xla["status"] == plain["status"] == "ok"
+    assert xla.status == plain.status == "ok"
     # XLA really compiled (Keras would have fallen back under determinism), and it is recorded
-    assert xla["speed"]["jit_compile"] is True and xla["deterministic"] is False
-    assert plain["speed"]["jit_compile"] is False and plain["deterministic"] is True
+    assert xla.speed.jit_compile is True and xla.deterministic is False
+    assert plain.speed.jit_compile is False and plain.deterministic is True
     assert tf_config.is_op_determinism_enabled()  # restored for the cells after
 
 

@@ -1,19 +1,15 @@
-"""Task registry: a task is one module with a fixed interface, plus one line here.
+"""Task registry: a task is one module (or folder) satisfying ``bench.tasks.base.Task``, plus one
+line here.
 
-A task module exposes:
-    DATA_KIND: the dataset kind it trains on (``"kws"``: fixed-length labelled clips; ``"asr"``:
-        utterances with transcripts).
-    run(cell, data, *, verbose) -> (dict, keras.Model): train one cell; return its metrics,
-        history and extras (JSON-ready; a ``tables`` entry of DataFrames is written as parquet)
-        and the trained raw-audio model. The runner adds config, timings and environment.
-    evaluate_saved(model, data, meta, split) -> dict: metrics of a saved model, ``meta`` being
-        the sidecar saved beside it (its cell and labels).
+The task supplies what differs between tasks (models, batches, loss, probe, evaluation); the one
+training loop in ``bench.loop`` runs every task's cells.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+
+from bench.tasks.base import Task, members
 
 TASKS: dict[str, str] = {
     "kws": "bench.tasks.kws",
@@ -22,8 +18,12 @@ TASKS: dict[str, str] = {
 }
 
 
-def get(name: str) -> ModuleType:
-    """The module of task ``name``; a clear error lists the known tasks."""
+def get(name: str) -> Task:
+    """The task ``name``; a clear error lists the known tasks, or names what a module lacks."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
-    return importlib.import_module(TASKS[name])
+    module = importlib.import_module(TASKS[name])
+    missing = [m for m in members() if not hasattr(module, m)]
+    if missing:
+        raise TypeError(f"task module {TASKS[name]} does not provide {missing} (bench.tasks.base)")
+    return module  # type: ignore[return-value]

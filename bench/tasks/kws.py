@@ -6,18 +6,20 @@ best (early-stopped) weights.
 
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 
 import models
-from bench import gradflow, metrics, retrieval, search, speed, train
+from bench import metrics, retrieval, search
 from bench.config import Cell
+from bench.tasks.base import Evaluation, Setup
 from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
+from results.metrics import Metric
 
 DATA_KIND = "kws"
+BACKEND_NEUTRAL = False  # the gradient-flow probe tapes gradients with TensorFlow
+HEADLINE = ("accuracy", "macro_f1", "qbe_map", "train_samples_per_s")
 EVAL_BATCH = 256
 EMBEDDING_LAYER = "embedding"  # the pooled features before the classifier
 PROBE_BATCHES = 4  # fixed training batches the gradient-flow probe averages over at init
@@ -40,55 +42,39 @@ def build(cell: Cell, data: KwsData) -> keras.Model:
     return models.build(cell.preset, num_classes=len(data.labels), **cell.model_options)
 
 
-def run(cell: Cell, data: KwsData, *, verbose: int = 2) -> tuple[dict, keras.Model]:
-    """Train one cell and evaluate its best weights on the test split.
+def check_model(preset: str) -> None:
+    """Every preset has a classifier head: nothing to refuse."""
 
-    Returns:
-        The JSON-ready result (metrics, history, confusion matrix, timing) and the trained model.
-    """
+
+def setup(cell: Cell, data: KwsData) -> Setup:
+    """The classifier, shuffled training batches, cross-entropy and the probe's batches."""
     cfg = cell.train
     model = build(cell, data)
-    train_ds = batches(data.train, cfg.batch_size, shuffle_seed=cell.seed)
-    val_ds = batches(data.val, EVAL_BATCH)
-    steps = int(np.ceil(len(data.train) / cfg.batch_size))
-    train.compile_model(
-        model,
-        cfg,
-        steps,
+    return Setup(
+        model=model,
+        served=model,
+        train=batches(data.train, cfg.batch_size, shuffle_seed=cell.seed),
+        val=batches(data.val, EVAL_BATCH),
+        steps_per_epoch=int(np.ceil(len(data.train) / cfg.batch_size)),
         loss=LOSS,
         metrics=["accuracy"],
+        probe_loss=lambda x, y, p: LOSS(y, p),
+        probe_batches=probe_batches(data, cfg.batch_size, cell.seed),
+        example=data.test.audio[0],
     )
-    recorder = gradflow.Recorder(
-        gradflow.Probe(
-            model, lambda x, y, p: LOSS(y, p), probe_batches(data, cfg.batch_size, cell.seed)
-        ),
-        cfg.gradient_interval,
-    )
-    fitted = train.fit(model, train_ds, val_ds, cfg, verbose=verbose, callbacks=[recorder])
-    t0 = time.perf_counter()
-    result = evaluate(model, data, "test")
-    eval_seconds = time.perf_counter() - t0
-    trained = train.record(
-        fitted,
-        recorder,
-        examples=len(data.train),
-        params=count_params(model),
-        eval_seconds=eval_seconds,
-    )
-    result["metrics"].update(
-        val_accuracy=metrics.record("val_accuracy", max(fitted.history["val_accuracy"])),
-        **trained.pop("metrics"),
-    )
-    result.update(trained)
-    speed.attach(result, model, fitted.step_timing, data.test.audio[0])
-    return result, model
 
 
-def count_params(model: keras.Model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+def validation_metrics(setup: Setup, data: KwsData, history) -> dict[str, Metric]:
+    """The best validation accuracy of the epochs (early stopping restored that epoch's)."""
+    return {"val_accuracy": Metric.of("val_accuracy", max(history["val_accuracy"]))}
 
 
-def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
+def evaluate(setup: Setup, data: KwsData, split: str = "test") -> Evaluation:
+    """``scores`` of the trained classifier."""
+    return scores(setup.served, data, split)
+
+
+def scores(model: keras.Model, data: KwsData, split: str = "test") -> Evaluation:
     """Accuracy, macro-F1, loss, confusion matrix and query-by-example retrieval on ``split``."""
     part = getattr(data, split)
     embed = keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])
@@ -102,7 +88,7 @@ def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
     )
     unit = retrieval.normalize(embeddings)
     speed = search.compare(unit, unit, k=10)  # every test item queries the whole test set
-    scores = {
+    values = {
         "accuracy": metrics.accuracy(cm),
         "macro_f1": metrics.macro_f1(cm),
         "test_loss": float(loss),
@@ -114,33 +100,34 @@ def evaluate(model: keras.Model, data: KwsData, split: str = "test") -> dict:
         },
     }
     if "ivf_recall_at_k" in speed:
-        scores["qbe_ivf_recall_at_10"] = speed["ivf_recall_at_k"]
-    return {
-        "metrics": {k: metrics.record(k, v) for k, v in scores.items() if np.isfinite(v)},
-        "labels": list(data.labels),
-        "confusion_matrix": cm.tolist(),
-        "retrieval": {
-            "layer": EMBEDDING_LAYER,
-            "search": "exact cosine",
-            "queries": qbe["queries"],
-            "queries_without_relevant": qbe["queries_without_relevant"],
-            "si_queries": qbe_si["queries"],
-            "si_queries_without_relevant": qbe_si["queries_without_relevant"],
-            "pr_curve": qbe["pr_curve"],
-            "si_pr_curve": qbe_si["pr_curve"],
-            "search_speed": speed,
+        values["qbe_ivf_recall_at_10"] = speed["ivf_recall_at_k"]
+    return Evaluation(
+        metrics={k: Metric.of(k, v) for k, v in values.items() if np.isfinite(v)},
+        details={
+            "labels": list(data.labels),
+            "confusion_matrix": cm.tolist(),
+            "retrieval": {
+                "layer": EMBEDDING_LAYER,
+                "search": "exact cosine",
+                "queries": qbe["queries"],
+                "queries_without_relevant": qbe["queries_without_relevant"],
+                "si_queries": qbe_si["queries"],
+                "si_queries_without_relevant": qbe_si["queries_without_relevant"],
+                "pr_curve": qbe["pr_curve"],
+                "si_pr_curve": qbe_si["pr_curve"],
+                "search_speed": speed,
+            },
+            "split": split,
+            "n_examples": len(part),
         },
-        "split": split,
-        "n_examples": len(part),
-    }
+    )
 
 
-def evaluate_saved(model: keras.Model, data: KwsData, meta: dict, split: str = "test") -> dict:
+def evaluate_saved(model: keras.Model, data: KwsData, meta, split: str = "test") -> Evaluation:
     """Metrics of a saved model on ``split``, its labels matched to the dataset's by name."""
     relabeled, unknown = _relabel(data, meta["labels"], split)
-    result = evaluate(model, relabeled, split)
-    result["dropped_unknown_label"] = unknown
-    return result
+    result = scores(model, relabeled, split)
+    return Evaluation(result.metrics, {**result.details, "dropped_unknown_label": unknown})
 
 
 def _relabel(data: KwsData, labels: list[str], split: str) -> tuple[KwsData, int]:

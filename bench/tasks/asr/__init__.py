@@ -1,14 +1,14 @@
 """Speech recognition: a CTC model over characters, scored by corpus-level WER and CER.
 
 Each cell trains a per-frame model (``models.build(..., head="ctc")``) with the CTC loss of
-``bench.ctc`` (TensorFlow's kernel; ``keras.ops.ctc_loss`` on other backends) on
+``ctc`` (TensorFlow's kernel; ``keras.ops.ctc_loss`` on other backends) on
 length-bucketed padded batches, keeps the best weights by validation loss, and decodes the test
 set greedily and with beam search (``keras.ops.ctc_decode``). Headline metric: test WER
 (greedy); also CER, beam-search WER/CER, the error breakdown and the ten worst utterances, the
-WER/CER of a lexicon-constrained beam search with a word trigram (``bench.lexicon``; lexicon and
+WER/CER of a lexicon-constrained beam search with a word trigram (``lexicon``; lexicon and
 trigram counted on the *training* transcripts only, reported as ``wer_lm`` beside the
 acoustic-only rates, never instead of them), and spoken term detection
-(``bench.term_detection``): the training vocabulary's words as text queries over the test
+(``term_detection``): the training vocabulary's words as text queries over the test
 utterances, scored from the CTC posteriors, as mAP.
 """
 
@@ -22,12 +22,17 @@ import keras
 import numpy as np
 
 import models
-from bench import ctc, gradflow, lexicon, metrics, speed, term_detection, train
+from bench import metrics
 from bench.config import Cell
+from bench.tasks.asr import ctc, lexicon, term_detection
+from bench.tasks.base import Evaluation, Setup
 from datasets.base import ALPHABET, AsrData, AsrSplit
 from datasets.pipeline import asr_batches
+from results.metrics import Metric
 
 DATA_KIND = "asr"
+BACKEND_NEUTRAL = False  # the gradient-flow probe tapes gradients with TensorFlow
+HEADLINE = ("wer", "wer_lm", "cer", "std_map", "train_samples_per_s")
 EVAL_BATCH = 32
 BEAM_WIDTH = 16
 WORST = 10  # utterances kept for the report's worst-utterance table
@@ -53,51 +58,52 @@ def build(cell: Cell) -> tuple[keras.Model, ctc.CtcModel]:
     return net, ctc.CtcModel(net, frames, name=f"{net.name}_ctc")
 
 
-def run(cell: Cell, data: AsrData, *, verbose: int = 2) -> tuple[dict, keras.Model]:
-    """Train one cell and evaluate its best weights on the test split."""
+def setup(cell: Cell, data: AsrData) -> Setup:
+    """The frame model in its CTC wrapper, length-bucketed batches and the probe's batches.
+
+    Utterances too short for their transcript are refused here (``ctc.check_alignable``).
+    """
     cfg = cell.train
     net, model = build(cell)
     for split in ("train", "val"):
         ctc.check_alignable(getattr(data, split), model.frames, split)
     train_ds = asr_batches(data.train, cfg.batch_size, shuffle_seed=cell.seed)
-    val_ds = asr_batches(data.val, EVAL_BATCH)
-    steps = sum(1 for _ in train_ds)
-    train.compile_model(model, cfg, steps, loss=None, metrics=None)
+    steps = sum(1 for _ in train_ds)  # before the probe: each pass reshuffles (seeded)
     probe = [b for _, b in zip(range(PROBE_BATCHES), train_ds, strict=False)]
     model(probe[0][0])  # build the wrapper's variables before the gradient probe reads them
-    recorder = gradflow.Recorder(
-        gradflow.Probe(model, lambda x, y, p: ctc.ctc_loss(x, y, p, model.frames), probe),
-        cfg.gradient_interval,
-    )
-    fitted = train.fit(model, train_ds, val_ds, cfg, verbose=verbose, callbacks=[recorder])
-    t0 = time.perf_counter()
-    result = evaluate(net, data, "test", frames=model.frames)
-    eval_seconds = time.perf_counter() - t0
-    val = evaluate(
-        net, data, "val", frames=model.frames, beam_width=0, terms=False, lm_decoder=None
-    )
-    trained = train.record(
-        fitted,
-        recorder,
-        examples=len(data.train),
-        params=sum(int(np.prod(w.shape)) for w in net.trainable_weights),
-        eval_seconds=eval_seconds,
-    )
-    result["metrics"].update(
-        val_wer=metrics.record("val_wer", val["metrics"]["wer"]["value"]),
-        **trained.pop("metrics"),
-    )
-    result.update(trained)
     lengths = [len(a) for a in data.test.audio]
-    speed.attach(
-        result,
-        net,
-        fitted.step_timing,
-        data.test.audio[int(np.argsort(lengths)[len(lengths) // 2])],  # a median-length utterance
+    return Setup(
+        model=model,
+        served=net,
+        train=train_ds,
+        val=asr_batches(data.val, EVAL_BATCH),
+        steps_per_epoch=steps,
+        loss=None,  # the wrapper adds the CTC loss
+        metrics=None,
+        probe_loss=lambda x, y, p: ctc.ctc_loss(x, y, p, model.frames),
+        probe_batches=probe,
+        example=data.test.audio[int(np.argsort(lengths)[len(lengths) // 2])],  # median length
         samples=int(np.mean([len(a) for a in data.train.audio])),
-        jit_compile=model.jit_compile,
     )
-    return result, net
+
+
+def evaluate(setup: Setup, data: AsrData, split: str = "test") -> Evaluation:
+    """``scores`` of the trained frame model, with every decoder and term detection."""
+    return scores(setup.served, data, split, frames=setup.model.frames)
+
+
+def validation_metrics(setup: Setup, data: AsrData, history) -> dict[str, Metric]:
+    """Greedy WER of the best weights on validation."""
+    val = scores(
+        setup.served,
+        data,
+        "val",
+        frames=setup.model.frames,
+        beam_width=0,
+        terms=False,
+        lm_decoder=None,
+    )
+    return {"val_wer": Metric.of("val_wer", val.metrics["wer"].value)}
 
 
 def padded_batches(split: AsrSplit):
@@ -154,7 +160,7 @@ def lm_transcripts(
     return lexicon.decode_batch(logp, lengths, lm, ALPHABET, ctc.BLANK, decoder)
 
 
-def evaluate(
+def scores(
     net: keras.Model,
     data: AsrData,
     split: str = "test",
@@ -171,11 +177,8 @@ def evaluate(
     refs = list(part.transcripts)
     greedy = transcribe(net, part, frames)
     rates = metrics.error_rates(refs, greedy)
+    values = {"wer": Metric.of("wer", rates["wer"]), "cer": Metric.of("cer", rates["cer"])}
     result = {
-        "metrics": {
-            "wer": metrics.record("wer", rates["wer"]),
-            "cer": metrics.record("cer", rates["cer"]),
-        },
         "errors": rates,
         "split": split,
         "n_examples": len(part),
@@ -183,9 +186,8 @@ def evaluate(
     }
     if beam_width:
         beam = metrics.error_rates(refs, transcribe(net, part, frames, beam_width))
-        result["metrics"].update(
-            wer_beam=metrics.record("wer_beam", beam["wer"]),
-            cer_beam=metrics.record("cer_beam", beam["cer"]),
+        values.update(
+            wer_beam=Metric.of("wer_beam", beam["wer"]), cer_beam=Metric.of("cer_beam", beam["cer"])
         )
         result["errors_beam"] = beam
         result["beam_width"] = beam_width
@@ -193,9 +195,8 @@ def evaluate(
     if lm_decoder:
         t0 = time.perf_counter()
         with_lm = metrics.error_rates(refs, lm_transcripts(data, posteriors, lm_decoder))
-        result["metrics"].update(
-            wer_lm=metrics.record("wer_lm", with_lm["wer"]),
-            cer_lm=metrics.record("cer_lm", with_lm["cer"]),
+        values.update(
+            wer_lm=Metric.of("wer_lm", with_lm["wer"]), cer_lm=Metric.of("cer_lm", with_lm["cer"])
         )
         result["errors_lm"] = with_lm
         result["lm_decoder"] = {
@@ -206,9 +207,9 @@ def evaluate(
     if terms:
         std = spoken_terms(net, data, split, frames=frames, posteriors=posteriors)
         if np.isfinite(std["map"]):
-            result["metrics"]["std_map"] = metrics.record("std_map", std["map"])
+            values["std_map"] = Metric.of("std_map", std["map"])
         result["term_detection"] = std
-    return result
+    return Evaluation(values, result)
 
 
 def worst_utterances(part: AsrSplit, hypotheses: list[str], n: int = WORST) -> list[dict]:
@@ -226,8 +227,8 @@ def worst_utterances(part: AsrSplit, hypotheses: list[str], n: int = WORST) -> l
     return sorted(rows, key=lambda r: -r["wer"])[:n]
 
 
-def evaluate_saved(model: keras.Model, data: AsrData, meta: dict, split: str = "test") -> dict:
+def evaluate_saved(model: keras.Model, data: AsrData, meta, split: str = "test") -> Evaluation:
     """WER/CER of a saved CTC model on ``split``; output lengths from its cell's preset."""
     cell = meta["cell"]
-    frames = models.frames_fn(cell["preset"], depth=cell.get("depth"))
-    return evaluate(model, data, split, frames=frames)
+    frames = models.frames_fn(cell["preset"], depth=cell["depth"])
+    return scores(model, data, split, frames=frames)

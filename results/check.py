@@ -24,9 +24,13 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from bench import store
+from results import store
+from results.metrics import Metric
+from results.record import CellResult
 
 FORMAT = 1
 SPEED_UNITS = ("samples/s", "ms", "s")
@@ -101,9 +105,11 @@ def is_speed(unit: str) -> bool:
     return unit in SPEED_UNITS
 
 
-def _peak(result: dict) -> float | None:
-    peak = (result.get("speed") or {}).get("peak_gflops")
-    return float(peak) if isinstance(peak, (int, float)) and peak > 0 else None
+def _peak(result: CellResult) -> float | None:
+    """The calibration peak of the process that ran the cell, or None when it has none."""
+    if result.speed is None or not _finite(result.speed.peak_gflops):
+        return None
+    return float(result.speed.peak_gflops) if result.speed.peak_gflops > 0 else None
 
 
 # ---- baseline ---------------------------------------------------------------------------------
@@ -113,7 +119,7 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
     """A baseline from a run directory: every cell's checked metrics and calibration peak.
 
     Raises:
-        bench.store.ResultsError: a results file of the run cannot be parsed (named).
+        results.store.ResultsError: a results file of the run cannot be parsed (named).
     """
     run_dir = Path(run_dir)
     results = store.read_results(run_dir)
@@ -123,25 +129,21 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
     suite = store.read_json(suite_path) if suite_path.exists() else {}
     cells, used = {}, {}
     for r in results:
-        entry: dict = {"status": r.get("status"), "peak_gflops": _peak(r), "metrics": {}}
-        for name, m in (r.get("metrics") or {}).items():
-            tol = tolerance_for(name, m.get("unit", ""), tolerances)
-            if tol is None or not _finite(m.get("value")):
+        entry: dict = {"status": r.status, "peak_gflops": _peak(r), "metrics": {}}
+        for name, m in r.metrics.items():
+            tol = tolerance_for(name, m.unit, tolerances)
+            if tol is None or not _finite(m.value):
                 continue
-            entry["metrics"][name] = {
-                "value": m["value"],
-                "unit": m.get("unit", ""),
-                "higher_is_better": bool(m.get("higher_is_better", True)),
-            }
+            entry["metrics"][name] = dataclasses.asdict(m)
             used[name] = dataclasses.asdict(tol)
-        cells[r["cell"]["id"]] = entry
-    envs = [r.get("environment") for r in results if r.get("environment")]
+        cells[r.id] = entry
+    envs = [r.environment for r in results if r.environment]
     return {
         "format": FORMAT,
         "suite": suite.get("name", run_dir.name),
-        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "source_run": str(run_dir),
-        "environment": envs[0] if envs else {},
+        "environment": dict(envs[0]) if envs else {},
         "tolerances": dict(sorted(used.items())),
         "suite_speed_tolerance": dataclasses.asdict(SUITE_SPEED_TOLERANCE),
         "cells": cells,
@@ -156,7 +158,44 @@ def load_baseline(path: Path) -> dict:
             f"{path} is not a resdepth baseline (format {FORMAT}); write one with "
             "python -m bench baseline RUN_DIR --out FILE"
         )
+    try:
+        parse_baseline(data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise store.ResultsError(f"{path}: not a valid baseline: {err!r}") from err
     return data
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineCell:
+    """One cell of a baseline: its status, calibration peak and checked metrics."""
+
+    status: str
+    peak_gflops: float | None
+    metrics: Mapping[str, Metric]
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """A baseline file's content, typed (the file itself stays plain JSON, format 1)."""
+
+    cells: Mapping[str, BaselineCell]
+    tolerances: Mapping[str, Tolerance]
+    suite_speed_tolerance: Tolerance
+
+
+def parse_baseline(data: Mapping[str, Any]) -> Baseline:
+    """The typed form of a baseline dict (``make_baseline``'s output or a loaded file)."""
+    cells = {
+        cell_id: BaselineCell(
+            entry["status"],
+            entry["peak_gflops"],
+            {name: Metric(**m) for name, m in entry["metrics"].items()},
+        )
+        for cell_id, entry in data["cells"].items()
+    }
+    tolerances = {k: Tolerance(**v) for k, v in data["tolerances"].items()}
+    suite_tol = Tolerance(**data["suite_speed_tolerance"])
+    return Baseline(cells, tolerances, suite_tol)
 
 
 # ---- comparison -------------------------------------------------------------------------------
@@ -205,54 +244,56 @@ def judge(base: float, now: float, higher: bool, tol: Tolerance) -> str:
     return "better" if slowdown < 1 / tol.value else "ok"
 
 
-def _tolerances(baseline: dict) -> dict[str, Tolerance]:
-    return {k: Tolerance(**v) for k, v in (baseline.get("tolerances") or {}).items()}
-
-
-def compare(baseline: dict, results: list[dict]) -> list[Row]:
+def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
     """Judge every (cell, metric) of ``baseline`` against the run's ``results``."""
-    tolerances = _tolerances(baseline)
-    by_id = {(r.get("cell") or {}).get("id"): r for r in results}
+    base_run = parse_baseline(baseline)
+    by_id = {r.id: r for r in results}
     rows: list[Row] = []
-    for cell_id, base in baseline["cells"].items():
+    for cell_id, base in base_run.cells.items():
         result = by_id.get(cell_id)
         if result is None:
             rows.append(Row(cell_id, "(cell)", None, None, "", "MISSING", "not in the run"))
             continue
-        status = result.get("status")
-        if status != "ok" and base.get("status") == "ok":
-            detail = result.get("error", "")
-            if result.get("diverged_step") is not None:
-                detail = f"at step {result['diverged_step']}: {detail}"
-            rows.append(Row(cell_id, "(cell)", None, None, "", "FAILED", f"{status} {detail}"))
+        if not result.ok and base.status == "ok":
+            detail = result.error or ""
+            if result.diverged_step is not None:
+                detail = f"at step {result.diverged_step}: {detail}"
+            rows.append(
+                Row(cell_id, "(cell)", None, None, "", "FAILED", f"{result.status} {detail}")
+            )
             continue
-        metrics = result.get("metrics") or {}
-        for name, b in base["metrics"].items():
-            unit = b.get("unit", "")
-            tol = tolerances.get(name) or tolerance_for(name, unit)
-            if tol is None:
-                continue
-            m = metrics.get(name)
-            if not isinstance(m, dict) or m.get("value") is None:
-                rows.append(Row(cell_id, name, b["value"], None, unit, "MISSING", "not recorded"))
-                continue
-            now, note = float(m["value"]), tol.describe()
-            if is_speed(unit):
-                now, note = _normalized(now, unit, base.get("peak_gflops"), _peak(result), tol)
-            verdict = judge(float(b["value"]), now, bool(b.get("higher_is_better", True)), tol)
-            rows.append(Row(cell_id, name, float(b["value"]), now, unit, verdict, note))
-    rows += suite_speed(rows, baseline)
-    for cell_id in sorted(map(str, by_id.keys() - baseline["cells"].keys())):
+        rows += _metric_rows(cell_id, base, result, base_run.tolerances)
+    rows += suite_speed(rows, base_run)
+    for cell_id in sorted(by_id.keys() - base_run.cells.keys()):
         rows.append(Row(cell_id, "(cell)", None, None, "", "new", "not in the baseline"))
     return rows
 
 
-def suite_speed(rows: list[Row], baseline: dict) -> list[Row]:
+def _metric_rows(
+    cell_id: str, base: BaselineCell, result: CellResult, tolerances: Mapping[str, Tolerance]
+) -> list[Row]:
+    """The rows of one cell present in both the baseline and the run."""
+    rows = []
+    for name, b in base.metrics.items():
+        tol = tolerances[name] if name in tolerances else tolerance_for(name, b.unit)
+        if tol is None:
+            continue
+        now = result.value(name)
+        if now is None:
+            rows.append(Row(cell_id, name, b.value, None, b.unit, "MISSING", "not recorded"))
+            continue
+        now, note = float(now), tol.describe()
+        if is_speed(b.unit):
+            now, note = _normalized(now, b.unit, base.peak_gflops, _peak(result), tol)
+        verdict = judge(float(b.value), now, b.higher_is_better, tol)
+        rows.append(Row(cell_id, name, float(b.value), now, b.unit, verdict, note))
+    return rows
+
+
+def suite_speed(rows: list[Row], baseline: Baseline) -> list[Row]:
     """One row per speed metric: the geometric mean over the cells that have it in both runs,
     judged with the suite tolerance (a slowdown spread over every cell, each within noise)."""
-    tol = Tolerance(
-        **baseline.get("suite_speed_tolerance", dataclasses.asdict(SUITE_SPEED_TOLERANCE))
-    )
+    tol = baseline.suite_speed_tolerance
     out = []
     for name in dict.fromkeys(r.metric for r in rows if is_speed(r.unit)):
         pairs = [
@@ -264,13 +305,11 @@ def suite_speed(rows: list[Row], baseline: dict) -> list[Row]:
             continue
         unit = next(r.unit for r in rows if r.metric == name)
         higher = next(
-            c["metrics"][name].get("higher_is_better", True)
-            for c in baseline["cells"].values()
-            if name in c["metrics"]
+            c.metrics[name].higher_is_better for c in baseline.cells.values() if name in c.metrics
         )
         base = math.exp(sum(math.log(b) for b, _ in pairs) / len(pairs))
         now = math.exp(sum(math.log(n) for _, n in pairs) / len(pairs))
-        verdict = judge(base, now, bool(higher), tol)
+        verdict = judge(base, now, higher, tol)
         note = f"{tol.describe()}, geometric mean over {len(pairs)} cells"
         out.append(Row(SUITE_ROW, name, base, now, unit, verdict, note))
     return out

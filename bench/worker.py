@@ -1,0 +1,34 @@
+"""Entry point of a backend's child process: ``python -m bench.worker`` with a JSON request on
+stdin (``bench.runner.WorkerRequest``), started by the runner with ``KERAS_BACKEND`` set.
+
+It runs the run directory's cells of that backend, in this process, and writes their results;
+the parent reads them from the run directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    from bench import runner
+    from bench.config import Suite
+    from results import store
+
+    request = runner.WorkerRequest.from_json(sys.stdin.read())
+    run_dir = Path(request.run_dir)
+    suite = Suite.from_dict(store.read_json(run_dir / "suite.json"))
+    summary = runner.run_suite(
+        suite,
+        run_dir,
+        data_dir=request.data_dir,
+        cache_dir=Path(request.cache_dir) if request.cache_dir else None,
+        verbose=request.verbose,
+        backend=request.backend,
+    )
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
