@@ -68,10 +68,14 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from results import check
+    from results import check, store
 
     rows = check.check_run(Path(args.run_dir), Path(args.baseline))
     print(f"check {args.run_dir} against {args.baseline}")
+    for line in check.version_warnings(
+        check.load_baseline(Path(args.baseline)), store.read_results(Path(args.run_dir))
+    ):
+        print(line)
     print(check.format_table(rows, only_failed=args.failures_only))
     print(check.verdict_line(rows))
     return 1 if any(r.failed for r in rows) else 0
@@ -194,9 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="compare a run with a baseline; non-zero exit on any regression",
         description="Compare every cell's metrics (accuracy, macro-F1, WER, CER, mAP, params) "
-        "and speed with a baseline file, each with its own tolerance and direction; speed is "
-        "normalized by each run's calibration peak when both have one. Prints a table (cell, "
-        "metric, baseline, now, delta, verdict) and exits 1 on any regression or missing cell.",
+        "and speed with a baseline file, each with its own tolerance and direction: quality "
+        "within the 95%% interval of the baseline's test-set noise (bootstrap or normal "
+        "approximation, printed per row), speed normalized by each run's calibration peak. Also "
+        "fails when residual - plain changes sign where the baseline's interval excluded zero, "
+        "and warns when Keras/TensorFlow/NumPy versions differ from the baseline's. Prints a "
+        "table (cell, metric, baseline, now, delta, verdict) and exits 1 on any regression or "
+        "missing cell.",
     )
     chk.add_argument("run_dir", help="a run directory (runs/...)")
     chk.add_argument(

@@ -28,11 +28,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from results import store
+from results import noise, store
 from results.metrics import Metric
 from results.record import CellResult
 
-FORMAT = 1
+FORMAT = 2  # 2: per-cell noise tolerances, residual-vs-plain comparisons, package versions
+READABLE_FORMATS = (1, 2)
 SPEED_UNITS = ("samples/s", "ms", "s")
 
 
@@ -129,13 +130,16 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
     suite = store.read_json(suite_path) if suite_path.exists() else {}
     cells, used = {}, {}
     for r in results:
-        entry: dict = {"status": r.status, "peak_gflops": _peak(r), "metrics": {}}
+        entry: dict = {"status": r.status, "peak_gflops": _peak(r), "metrics": {}, "noise": {}}
+        measured = noise.intervals(r) if r.ok else {}
         for name, m in r.metrics.items():
             tol = tolerance_for(name, m.unit, tolerances)
             if tol is None or not _finite(m.value):
                 continue
             entry["metrics"][name] = dataclasses.asdict(m)
             used[name] = dataclasses.asdict(tol)
+            if tol.kind == "absolute" and name in measured:
+                entry["noise"][name] = dataclasses.asdict(measured[name])
         cells[r.id] = entry
     envs = [r.environment for r in results if r.environment]
     return {
@@ -147,13 +151,82 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
         "tolerances": dict(sorted(used.items())),
         "suite_speed_tolerance": dataclasses.asdict(SUITE_SPEED_TOLERANCE),
         "cells": cells,
+        "comparisons": [dataclasses.asdict(c) for c in comparisons(results)],
     }
+
+
+# Quality metrics whose residual − plain difference is the benchmark's finding, checked for sign.
+COMPARED = ("accuracy", "macro_f1", "qbe_map", "wer", "wer_lm", "std_map")
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Residual − plain of one metric at one model point and seed, with its 95% interval."""
+
+    residual: str
+    plain: str
+    metric: str
+    difference: float
+    halfwidth: float
+    method: str
+
+    @property
+    def decisive(self) -> bool:
+        """The interval excludes zero: the baseline found that skips help (or hurt) here."""
+        return abs(self.difference) > self.halfwidth
+
+
+def _pairs(results: list[CellResult]) -> list[tuple[CellResult, CellResult]]:
+    """(residual, plain) cells that differ in nothing but the skip connections."""
+
+    def key(r: CellResult):
+        c = r.cell
+        return (c.experiment, c.task, c.dataset, c.preset, c.depth, c.width, c.block, c.seed,
+                c.backend, c.jit_compile)  # fmt: skip
+
+    plain = {key(r): r for r in results if r.ok and not r.cell.residual}
+    return [(r, plain[key(r)]) for r in results if r.ok and r.cell.residual and key(r) in plain]
+
+
+def comparisons(results: list[CellResult]) -> list[Comparison]:
+    """Every residual − plain difference of the ``COMPARED`` metrics that has an interval."""
+    out = []
+    for res, plain in _pairs(results):
+        for name in COMPARED:
+            found = noise.difference(res, plain, name)
+            if found is not None:
+                diff, interval = found
+                out.append(
+                    Comparison(res.id, plain.id, name, diff, interval.halfwidth, interval.method)
+                )
+    return out
+
+
+VERSIONED = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "jax", "torch")
+
+
+def version_warnings(baseline: dict, results: list[CellResult]) -> list[str]:
+    """One line per package whose version differs between the baseline and the run."""
+    base = (baseline.get("environment") or {}).get("packages") or {}
+    now: dict = {}
+    for r in results:
+        now.update((r.environment or {}).get("packages") or {})
+    return [
+        f"warning: {name} {now[name]} in this run, {base[name]} in the baseline: numbers may "
+        "move for that reason alone (refresh the lock and the baselines together, see README)"
+        for name in VERSIONED
+        if name in base and name in now and base[name] != now[name]
+    ]
 
 
 def load_baseline(path: Path) -> dict:
     """Read and validate a baseline file; errors name the file."""
     data = store.read_json(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT or "cells" not in data:
+    if (
+        not isinstance(data, dict)
+        or data.get("format") not in READABLE_FORMATS
+        or "cells" not in data
+    ):
         raise store.ResultsError(
             f"{path} is not a resdepth baseline (format {FORMAT}); write one with "
             "python -m bench baseline RUN_DIR --out FILE"
@@ -167,11 +240,13 @@ def load_baseline(path: Path) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class BaselineCell:
-    """One cell of a baseline: its status, calibration peak and checked metrics."""
+    """One cell of a baseline: its status, calibration peak, checked metrics and the measured
+    noise (95% intervals, ``results.noise``) of its quality metrics."""
 
     status: str
     peak_gflops: float | None
     metrics: Mapping[str, Metric]
+    noise: Mapping[str, noise.Interval] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +256,7 @@ class Baseline:
     cells: Mapping[str, BaselineCell]
     tolerances: Mapping[str, Tolerance]
     suite_speed_tolerance: Tolerance
+    comparisons: tuple[Comparison, ...] = ()
 
 
 def parse_baseline(data: Mapping[str, Any]) -> Baseline:
@@ -190,12 +266,14 @@ def parse_baseline(data: Mapping[str, Any]) -> Baseline:
             entry["status"],
             entry["peak_gflops"],
             {name: Metric(**m) for name, m in entry["metrics"].items()},
+            {name: noise.Interval(**i) for name, i in (entry.get("noise") or {}).items()},
         )
         for cell_id, entry in data["cells"].items()
     }
     tolerances = {k: Tolerance(**v) for k, v in data["tolerances"].items()}
     suite_tol = Tolerance(**data["suite_speed_tolerance"])
-    return Baseline(cells, tolerances, suite_tol)
+    found = tuple(Comparison(**c) for c in data.get("comparisons") or ())
+    return Baseline(cells, tolerances, suite_tol, found)
 
 
 # ---- comparison -------------------------------------------------------------------------------
@@ -264,6 +342,7 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
             continue
         rows += _metric_rows(cell_id, base, result, base_run.tolerances)
     rows += suite_speed(rows, base_run)
+    rows += comparison_rows(base_run, results)
     for cell_id in sorted(by_id.keys() - base_run.cells.keys()):
         rows.append(Row(cell_id, "(cell)", None, None, "", "new", "not in the baseline"))
     return rows
@@ -278,15 +357,50 @@ def _metric_rows(
         tol = tolerances[name] if name in tolerances else tolerance_for(name, b.unit)
         if tol is None:
             continue
+        measured = base.noise.get(name)
+        if measured is not None and tol.kind == "absolute":
+            tol = Tolerance("absolute", measured.halfwidth)
         now = result.value(name)
         if now is None:
             rows.append(Row(cell_id, name, b.value, None, b.unit, "MISSING", "not recorded"))
             continue
         now, note = float(now), tol.describe()
+        if measured is not None and tol.kind == "absolute":
+            note = f"±{tol.value:.3g} (95% CI, {measured.method})"
         if is_speed(b.unit):
             now, note = _normalized(now, b.unit, base.peak_gflops, _peak(result), tol)
         verdict = judge(float(b.value), now, b.higher_is_better, tol)
         rows.append(Row(cell_id, name, float(b.value), now, b.unit, verdict, note))
+    return rows
+
+
+def comparison_rows(baseline: Baseline, results: list[CellResult]) -> list[Row]:
+    """The sign of residual − plain wherever the baseline's interval excluded zero.
+
+    A change that reverses a skip gain (or loss) the baseline found fails, whatever each cell's
+    own tolerance; differences the baseline could not tell from zero are listed, not judged.
+    """
+    by_id = {r.id: r for r in results}
+    rows = []
+    for c in baseline.comparisons:
+        res, plain = by_id.get(c.residual), by_id.get(c.plain)
+        label = f"{c.residual} − plain"
+        name = f"Δ {c.metric}"
+        if res is None or plain is None or not (res.ok and plain.ok):
+            continue  # the cells' own rows already fail
+        if c.metric not in res.metrics or c.metric not in plain.metrics:
+            rows.append(Row(label, name, c.difference, None, "", "MISSING", "not recorded"))
+            continue
+        now = res.metrics[c.metric].value - plain.metrics[c.metric].value
+        interval = f"baseline ±{c.halfwidth:.3g} (95% CI, {c.method})"
+        if not c.decisive:
+            rows.append(Row(label, name, c.difference, now, "", "ok", interval + ", CI spans 0"))
+        elif now * c.difference > 0:
+            rows.append(Row(label, name, c.difference, now, "", "ok", interval + ", same sign"))
+        else:
+            rows.append(
+                Row(label, name, c.difference, now, "", "REGRESSED", interval + ", SIGN REVERSED")
+            )
     return rows
 
 
@@ -389,11 +503,15 @@ def format_table(rows: list[Row], only_failed: bool = False) -> str:
 
 def verdict_line(rows: list[Row]) -> str:
     failed = [r for r in rows if r.failed]
-    cells = len({r.cell for r in rows} - {SUITE_ROW})
+    compared = {r.cell for r in rows if r.metric.startswith("Δ ")}
+    cells = len({r.cell for r in rows} - {SUITE_ROW} - compared)
     if failed:
-        bad = len({r.cell for r in failed} - {SUITE_ROW})
+        bad = len({r.cell for r in failed} - {SUITE_ROW} - compared)
         where = f"{bad} of {cells} cells"
         if any(r.cell == SUITE_ROW for r in failed):
             where += " and the suite's speed"
+        reversed_ = sum(r.cell in compared for r in failed)
+        if reversed_:
+            where += f" and {reversed_} residual − plain comparison(s)"
         return f"FAIL: {len(failed)} regression(s) or missing result(s) in {where}"
     return f"PASS: {len(rows)} checks over {cells} cells within tolerance"

@@ -119,6 +119,9 @@ def scores(model: keras.Model, data: KwsData, split: str = "test") -> Evaluation
             },
             "split": split,
             "n_examples": len(part),
+            # per-example outcomes, in test order: bootstrap intervals (results.noise)
+            "target": part.labels.tolist(),
+            "predicted": pred.tolist(),
         },
     )
 
