@@ -37,6 +37,8 @@ import urllib.parse
 import warnings
 from pathlib import Path
 
+from results.store import write_atomic
+
 log = logging.getLogger(__name__)
 
 MARKER = ".resdepth-download.json"
@@ -118,11 +120,8 @@ def _read_marker(folder: Path) -> dict | None:
 
 
 def _write_marker(folder: Path, payload: dict) -> None:
-    """Write the completion marker atomically (temp file + ``os.replace``)."""
-    tmp = folder / f"{MARKER}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / MARKER)
+    """Write the completion marker atomically."""
+    write_atomic(folder / MARKER, json.dumps(payload, indent=2) + "\n")
 
 
 def fetch(

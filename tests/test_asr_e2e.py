@@ -7,6 +7,8 @@ from bench import evaluate, runner, suite
 from results import store
 
 pytestmark = pytest.mark.slow
+# Largest last/first epoch CTC training loss a tiny cell may end with (measured 0.56-0.57).
+LOSS_RATIO = 0.7
 
 TINY_ASR = {
     "name": "asr-tiny",
@@ -57,6 +59,27 @@ def test_cells_train_decode_and_score(asr_run):
         assert sp.flops_per_example > 0 and 0 < sp.utilization < 1
         assert 0 < sp.latency_ms["p50"] <= sp.latency_ms["p90"]
         assert m["data_wait_share"].value == sp.data_wait_share >= 0
+
+
+def test_cells_learn_measurably(asr_run):
+    """Learning, within what this budget can show. Measured with this fixture (4 epochs, 48
+    training sentences): the CTC training loss falls to 0.57 (residual, 200 -> 114) and 0.56
+    (plain, 208 -> 117) of its first epoch; ``LOSS_RATIO`` allows 0.70. The greedy test WER
+    does NOT leave 1.0 here (nor at 12 epochs, nor at 25 epochs and width 2: 1.0, wer_lm 0.59
+    to 0.66), so a WER-below-blank assertion needs a larger fixture than a test budget allows;
+    what is checked is that a WER of 1.0 is exactly the all-blank model's, so no reading of
+    these cells' WER can be mistaken for learning."""
+    import datasets
+    from bench import metrics
+
+    _, run_dir, cache, _ = asr_run
+    module = datasets.get("synth-sentences")
+    data = module.load(module.Config(profile="tiny"), None, cache)
+    refs = list(data.test.transcripts)
+    assert metrics.error_rates(refs, [""] * len(refs))["wer"] == 1.0  # all blank
+    for r in store.read_results(run_dir):
+        loss = r.history["loss"]
+        assert loss[-1] <= LOSS_RATIO * loss[0], (r.cell.id, loss)
 
 
 def test_term_detection_queries_the_training_vocabulary(asr_run):

@@ -6,6 +6,7 @@ ends in a clean result or a clear error naming the file (``AudioError``, or a sk
 
 import contextlib
 import io
+import re
 import signal
 import struct
 import tempfile
@@ -15,18 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from datasets import fsdd
 from datasets import librispeech as ls
 from datasets.audio import AudioError, read_audio
-from datasets.base import DataError
+from datasets.base import DataError, normalize_transcript, out_of_alphabet
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 HANG_SECONDS = 20
+UTT_ID = re.compile(r"^(\d+)-(\d+)-(\d+)$")  # LibriSpeech's SPEAKER-CHAPTER-NNNN
 SCRATCH: list[Path] = []  # the module's temporary folder (pytest cleans old ones up)
 
 
@@ -184,38 +186,89 @@ TRANSCRIPT = st.one_of(
 )
 
 
+def _expected_utterances(texts, broken) -> dict[str, tuple[str, str | None]]:
+    """What the loader must make of each written utterance: ``uid -> (why skipped or "",
+    transcript)``, worked out from the inputs alone (``str.splitlines`` and
+    ``normalize_transcript`` are the only rules shared with the loader)."""
+    out = {}
+    for i, (text, bad) in enumerate(zip(texts, broken, strict=True)):
+        uid = f"19-198-{i:04d}"
+        first = f"{uid} {_row_text(text)}".splitlines()[0]  # a line break in the text ends it
+        transcript = normalize_transcript(first.strip().partition(" ")[2])
+        if not transcript:
+            out[uid] = ("empty transcript", None)
+        elif out_of_alphabet(transcript):
+            out[uid] = ("out of alphabet", None)
+        elif bad:
+            out[uid] = ("corrupt", None)  # the truncated FLAC loses sync
+        else:
+            out[uid] = ("", transcript)
+    return out
+
+
+def _row_text(text: str) -> str:
+    return text.replace("\n", " ").replace("\r", " ")
+
+
 @SETTINGS
 @given(
     texts=st.lists(TRANSCRIPT, min_size=3, max_size=3),
     broken=st.lists(st.booleans(), min_size=3, max_size=3),
     raw_trans=st.one_of(st.none(), st.binary(max_size=200)),
 )
+@example(texts=["  THE  CAT ", "A\u2028B", "DIGIT 4"], broken=[False, False, False], raw_trans=None)
+@example(texts=["ONE", "", "TWO  THREE"], broken=[True, False, False], raw_trans=None)
 def test_librispeech_loader_with_empty_transcripts_and_bad_audio(texts, broken, raw_trans):
+    """Every FLAC ends up loaded or skipped under its own name, exactly once. With a readable
+    transcript file, which one, why, and the loaded transcript are predicted from the inputs;
+    with a garbage one, at least nothing is lost or counted twice."""
     root = _folder("ls-")
+    rows = [f"19-198-{i:04d} {_row_text(text)}" for i, text in enumerate(texts)]
+    for row in rows[1:]:  # a text that breaks its line must not start another utterance's line
+        pieces = row.splitlines()[1:]
+        assume(not any(UTT_ID.match(p.strip().partition(" ")[0]) for p in pieces))
+    flacs = {}
     for subset in ("train-x", "dev-x", "test-x"):
         folder = root / subset / "19" / "198"
         folder.mkdir(parents=True)
-        rows = []
-        for i, (text, bad) in enumerate(zip(texts, broken, strict=True)):
-            uid = f"19-198-{i:04d}"
-            (folder / f"{uid}.flac").write_bytes(FLAC[: len(FLAC) // 3] if bad else FLAC)
-            rows.append(f"{uid} {text}".replace("\n", " ").replace("\r", " "))
+        for i, bad in enumerate(broken):
+            path = folder / f"19-198-{i:04d}.flac"
+            path.write_bytes(FLAC[: len(FLAC) // 3] if bad else FLAC)
+            flacs[str(path)] = subset
         trans = folder / "19-198.trans.txt"
         trans.write_bytes(raw_trans if raw_trans is not None else "\n".join(rows).encode())
     config = ls.Config(train="train-x", val="dev-x", test="test-x")
+    expected = _expected_utterances(texts, broken) if raw_trans is None else None
     with no_hang(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             data = ls.load(config, root)
         except DataError as err:  # no usable utterance in a split: the folder is named
             assert str(root) in str(err)
+            if expected is not None:
+                assert not any(t for _, t in expected.values()), "usable utterances refused"
             return
-    for split in (data.train, data.val, data.test):
-        for text in split.transcripts:
-            assert text and text == " ".join(text.split())
+    skipped = [f for f, _ in data.skipped.entries if f in flacs]
+    splits = {"train-x": data.train, "dev-x": data.val, "test-x": data.test}
+    loaded = [str(root / s / "19/198" / f"{u}.flac") for s, sp in splits.items() for u in sp.ids]
+    assert sorted(skipped + loaded) == sorted(flacs), "a FLAC was dropped or counted twice"
     for entry in data.skipped.summary()["files"]:
         assert entry["file"].startswith(str(root)) and entry["reason"]
-    assert data.skipped.count + sum(len(getattr(data, s)) for s in ("train", "val", "test")) >= 3
+    for split in splits.values():
+        assert all(text and text == " ".join(text.split()) for text in split.transcripts)
+    if expected is None:
+        return
+    usable = {uid: t for uid, (why, t) in expected.items() if not why}
+    reasons = {f: r for f, r in data.skipped.entries}
+    for split in (data.train, data.val, data.test):
+        assert split.ids == tuple(sorted(usable))
+        assert split.transcripts == tuple(usable[uid] for uid in split.ids)
+        assert all(len(a) == 4000 and a.dtype == np.float32 for a in split.audio)
+    for path in flacs:
+        why = expected[Path(path).stem][0]
+        assert (path in reasons) == bool(why), path
+        if why:
+            assert why in reasons[path], (path, reasons[path])
 
 
 @pytest.mark.parametrize("rate", [1, 10, 10**7])

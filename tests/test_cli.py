@@ -77,8 +77,99 @@ def test_data_roots_are_resolved_in_one_place(monkeypatch, tmp_path):
     assert datasets.cache_dir() == tmp_path and datasets.cache_dir("/x") == Path("/x")
 
 
-def test_data_make_prints_sizes_for_an_asr_corpus(capsys, tmp_path):
-    assert cli.main(["data", "make", "synth-sentences", "--set", "profile=tiny",
-                     "--cache-dir", str(tmp_path)]) == 0  # fmt: skip
+def test_data_make_prints_sizes_and_caches_the_corpus_in_resdepth_cache(
+    capsys, tmp_path, monkeypatch
+):
+    """Without --cache-dir the corpus is made into ``$RESDEPTH_CACHE`` (not ``~/.cache``) and
+    read back from there the second time."""
+    monkeypatch.setenv("RESDEPTH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    argv = ["data", "make", "synth-sentences", "--set", "profile=tiny"]
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "synth-sentences: sizes {'train': 48, 'val': 8, 'test': 16}" in out
+    (cached,) = (tmp_path / "cache" / "synth-sentences").glob("*.npz")
+    assert not (tmp_path / "home").exists()
+    stamp = cached.stat().st_mtime_ns
+    assert cli.main(argv) == 0 and cached.stat().st_mtime_ns == stamp  # loaded, not remade
+    assert "sizes {'train': 48, 'val': 8, 'test': 16}" in capsys.readouterr().out
+
+
+# The names `bench list` must print: every suite file, and the tasks and datasets the README
+# names (golden lists: a registry that loses one fails here).
+TASKS = {"kws", "asr", "timing"}
+DATASETS = {"synth-words", "fsdd", "speech-commands", "synth-sentences", "fsdd-digits",
+            "librispeech"}  # fmt: skip
+
+
+def test_list_names_every_suite_task_dataset_and_preset(capsys):
+    import models
+
+    assert cli.main(["list"]) == 0
+    listed = {}
+    for line in capsys.readouterr().out.splitlines():
+        key, _, names = line.partition(":")
+        listed[key.strip()] = {n.strip() for n in names.split(",")}
+    assert listed["suites"] == {p.stem for p in (ROOT / "bench" / "suites").glob("*.toml")}
+    assert listed["tasks"] == TASKS
+    assert listed["datasets"] == DATASETS
+    assert listed["presets"] == set(models.preset_names()) and len(listed["presets"]) == 16
+
+
+def _librispeech_tree(root: Path) -> Path:
+    """Three one-chapter subsets (two 0.25 s utterances each) in LibriSpeech's layout."""
+    import numpy as np
+    import soundfile as sf
+
+    for subset in ("train-mini", "dev-mini", "test-mini"):
+        folder = root / subset / "19" / "198"
+        folder.mkdir(parents=True)
+        rows = []
+        for i, text in enumerate(("HELLO THERE", "GOOD DAY")):
+            uid = f"19-198-{i:04d}"
+            sf.write(folder / f"{uid}.flac", 0.1 * np.sin(np.arange(4000) / 3.0), 16000)
+            rows.append(f"{uid} {text}")
+        (folder / "19-198.trans.txt").write_text("\n".join(rows) + "\n")
+    return root
+
+
+MINI = ["--set", "train=train-mini", "--set", "val=dev-mini", "--set", "test=test-mini"]
+
+
+def test_resdepth_data_dir_is_the_corpus_root_when_data_dir_is_absent(
+    capsys, tmp_path, monkeypatch
+):
+    tree = _librispeech_tree(tmp_path / "corpus")
+    monkeypatch.setenv("RESDEPTH_DATA_DIR", str(tree))
+    assert cli.main(["data", "make", "librispeech", *MINI]) == 0
+    assert "librispeech: sizes {'train': 2, 'val': 2, 'test': 2}" in capsys.readouterr().out
+    # --data-dir, when given, wins over the variable
+    assert cli.main(["data", "make", "librispeech", *MINI, "--data-dir", str(tmp_path)]) != 0
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_a_runs_dataset_folder_comes_from_resdepth_data_dir_name(tmp_path, monkeypatch):
+    """In a run, ``$RESDEPTH_DATA_DIR_LIBRISPEECH`` gives LibriSpeech's folder, over the run's
+    ``--data-dir`` (which another corpus of the suite may use)."""
+    from bench import runner, suite
+
+    tree = _librispeech_tree(tmp_path / "ls")
+    monkeypatch.setenv("RESDEPTH_DATA_DIR_LIBRISPEECH", str(tree))
+    s = suite.parse(
+        {
+            "name": "x",
+            "experiment": [
+                {
+                    "task": "asr",
+                    "dataset": "librispeech",
+                    "dataset_options": {"train": "train-mini", "val": "dev-mini",
+                                        "test": "test-mini"},  # fmt: skip
+                    "models": [{"preset": "tc-resnet8-ctc"}],
+                }
+            ],
+        },
+        "x",
+    )
+    data = runner._DataCache(str(tmp_path / "elsewhere"), tmp_path / "cache").get(s.cells()[0])
+    assert data.info["data_dir"] == str(tree.resolve()) or data.info["data_dir"] == str(tree)
+    assert data.train.transcripts == ("hello there", "good day")

@@ -199,11 +199,30 @@ def test_download_with_a_wrong_hash_fails_cleanly(server, tmp_path, monkeypatch)
         ls.download(tmp_path / "data", subsets=("dev-clean",))
 
 
-def test_sources_pin_the_published_hashes(monkeypatch):
-    monkeypatch.delenv("RESDEPTH_LIBRISPEECH_DEV_CLEAN_URL", raising=False)
-    monkeypatch.delenv("RESDEPTH_LIBRISPEECH_DEV_CLEAN_SHA256", raising=False)
-    url, sha = ls.source("dev-clean").resolve()
-    assert url == "https://www.openslr.org/resources/12/dev-clean.tar.gz"
-    assert sha == ls.SHA256["dev-clean"] and len(sha) == 64
-    assert set(ls.SHA256) == set(ls.SUBSETS)
-    assert ls.source("my-own").resolve()[1] is None  # unknown subsets download unverified
+# The SHA-256 of each openslr archive as torchaudio's LIBRISPEECH dataset pins it (its
+# ``_CHECKSUMS``), copied here by hand: an independent record, so an edit of ``ls.SHA256`` (or a
+# subset bound to another's hash) fails this test instead of being compared with itself.
+PUBLISHED_SHA256 = {
+    "dev-clean": "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3",
+    "dev-other": "12661c48e8c3fe1de2c1caa4c3e135193bfb1811584f11f569dd12645aa84365",
+    "test-clean": "39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23",
+    "test-other": "d09c181bba5cf717b3dee7d4d592af11a3ee3a09e08ae025c5506f6ebe961c29",
+    "train-clean-100": "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2",
+    "train-clean-360": "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf",
+    "train-other-500": "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2",
+}
+
+
+@pytest.mark.parametrize("subset", sorted(PUBLISHED_SHA256))
+def test_sources_pin_the_published_hashes(monkeypatch, subset):
+    env = ls.source(subset).env
+    monkeypatch.delenv(f"{env}_URL", raising=False)
+    monkeypatch.delenv(f"{env}_SHA256", raising=False)
+    url, sha = ls.source(subset).resolve()
+    assert url == f"https://www.openslr.org/resources/12/{subset}.tar.gz"
+    assert sha == PUBLISHED_SHA256[subset]
+
+
+def test_every_subset_has_a_pinned_hash_and_others_download_unverified():
+    assert set(ls.SUBSETS) == set(PUBLISHED_SHA256)
+    assert ls.source("my-own").resolve()[1] is None

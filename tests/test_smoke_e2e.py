@@ -4,6 +4,8 @@ Trains the ``smoke`` suite (a few synthetic words, tiny budget) once per test se
 the run directory. Budget: well under 3 minutes on a 2-core CPU.
 """
 
+import dataclasses
+import json
 import time
 
 import pytest
@@ -180,3 +182,68 @@ def test_every_cell_writes_tensorboard_event_files(smoke_run):
         assert sorted(grads) == sorted([*blocks, "gradient_norm/blocks"]), sorted(grads)
         for tag in (*blocks, "gradient_norm/blocks"):
             assert grads[tag] == steps, (r.cell.id, tag)
+
+
+def _toml(value) -> str:
+    """A dataset option as ``--set`` takes it (TOML; JSON's scalars and lists are TOML too)."""
+    return json.dumps(value)
+
+
+def test_cli_eval_reloads_each_saved_model_and_scores_what_the_run_recorded(smoke_run, capsys):
+    """``python -m bench eval runs/<run>/models/<cell>.keras --dataset ...`` (through
+    ``cli.main``) on the run's own test split gives the accuracy and macro-F1 the run recorded:
+    the saved file is the trained model, raw audio in. About 2 s a cell."""
+    from bench import cli
+
+    _, run_dir, cache, _, _ = smoke_run
+    for r in store.read_results(run_dir):
+        cell = r.cell
+        sets = [f"--set={k}={_toml(v)}" for k, v in cell.dataset_options.items()]
+        model = store.model_path(run_dir, cell.id)
+        argv = ["eval", str(model), "--dataset", cell.dataset, *sets, "--cache-dir", str(cache)]
+        assert cli.main(argv) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["n_examples"] == r.evaluation["n_examples"]
+        assert again["dropped_unknown_label"] == 0
+        for name in ("accuracy", "macro_f1"):
+            assert again["metrics"][name]["value"] == r.metrics[name].value, name
+        assert again["metrics"]["test_loss"]["value"] == pytest.approx(
+            r.metrics["test_loss"].value, rel=1e-4
+        )
+
+
+def test_cli_report_compare_writes_a_page_naming_both_runs(smoke_run, tmp_path, capsys):
+    """``python -m bench report RUN_A --compare RUN_B`` on two copies of the smoke run, one
+    cell of A made worse: the page exists where the README says, names both runs, and its
+    comparison table lists every cell, the worse one as a regression."""
+    import shutil
+
+    from bench import cli
+
+    _, run_dir, _, _, _ = smoke_run
+    run_a, run_b = tmp_path / "run-a", tmp_path / "run-b"
+    for copy in (run_a, run_b):
+        shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("models", "*.html"))
+    results = store.read_results(run_a)
+    victim = results[0]
+    worse = {
+        **victim.metrics,
+        "accuracy": dataclasses.replace(victim.metrics["accuracy"], value=0.0),
+    }
+    store.write_result(run_a, dataclasses.replace(victim, metrics=worse))
+
+    assert cli.main(["report", str(run_a), "--compare", str(run_b)]) == 0
+    page = run_a / "compare-run-b.html"
+    assert f"report: {page.resolve()}" in capsys.readouterr().out
+    text = page.read_text()
+    assert "run-a" in text and "run-b" in text
+    assert 'id="differences"' in text and "<table" in text and "(reference)" in text
+    for r in results:
+        assert r.cell.id in text
+    rows = [row for row in text.split("<tr") if victim.cell.id in row]
+    (worse,) = [row for row in rows if ">accuracy (" in row]
+    assert "REGRESSED" in worse, worse
+    regressed = [row for row in text.split("<tr") if "<td>REGRESSED</td>" in row]
+    # that row, and at most the residual - plain difference of its pair that it reversed
+    assert [row for row in regressed if "Δ " not in row] == [worse]
+    assert all(victim.cell.id.replace("-plain-", "-res-") in row for row in regressed[1:])

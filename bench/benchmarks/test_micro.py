@@ -9,6 +9,11 @@ Not part of the unit tests (``testpaths`` is ``tests``); run them with
 comparison reads as "res2d forward: depth 3 vs 6, residual vs plain". Each benchmark records the
 model's forward FLOPs per example and the process's calibration peak in ``extra_info``, so saved
 runs from different machines can be put on one scale.
+
+Each benchmark first checks that what it is about to time computes the right thing, so a
+benchmark of a broken model fails instead of reporting a speed: the forward pass against the
+model's own eager call (same logits), the training step against the cross-entropy of the
+training-mode forward pass (same loss) and by the weights it moves (all finite).
 """
 
 from __future__ import annotations
@@ -71,10 +76,13 @@ def _describe(benchmark, model, preset: str, depth: int, residual: bool, what: s
 def test_forward(benchmark, preset, depth, residual):
     model = _model(preset, depth, residual)
     x, _ = _batch()
-    model.predict_on_batch(x)  # trace outside the timing
+    first = model.predict_on_batch(x)  # traces outside the timing
+    reference = np.asarray(model(x, training=False))  # eager call: what the model computes
+    assert first.shape == (BATCH, CLASSES) and np.isfinite(first).all()
+    np.testing.assert_allclose(first, reference, rtol=1e-4, atol=1e-5)
     _describe(benchmark, model, preset, depth, residual, "forward")
     out = benchmark.pedantic(model.predict_on_batch, args=(x,), rounds=ROUNDS, warmup_rounds=1)
-    assert out.shape == (BATCH, CLASSES) and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, first)  # the timed calls computed the same logits
 
 
 @pytest.mark.parametrize("residual", [True, False], ids=["res", "plain"])
@@ -82,7 +90,16 @@ def test_forward(benchmark, preset, depth, residual):
 def test_train_step(benchmark, preset, depth, residual):
     model = _model(preset, depth, residual)
     x, y = _batch()
-    model.train_on_batch(x, y)  # trace and build the optimizer outside the timing
+    model(x[:1], training=False)  # build the weights
+    before = [np.array(w) for w in model.trainable_weights]
+    xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    expected = float(xent(y, model(x, training=True)))  # the loss the first step must report
+    loss = float(model.train_on_batch(x, y))  # traces and builds the optimizer outside the timing
+    assert np.isfinite(loss) and loss == pytest.approx(expected, rel=1e-4)
+    after = [np.asarray(w) for w in model.trainable_weights]
+    assert all(np.isfinite(w).all() for w in after)
+    moved = sum(not np.array_equal(a, b) for a, b in zip(after, before, strict=True))
+    assert moved > len(before) // 2, f"the step moved only {moved} of {len(before)} weights"
     _describe(benchmark, model, preset, depth, residual, "train step")
     loss = benchmark.pedantic(model.train_on_batch, args=(x, y), rounds=ROUNDS, warmup_rounds=1)
     assert np.isfinite(loss)

@@ -8,6 +8,10 @@ recall@10 against exact search. The embedding size is read from the quick suite'
 
 Random unit vectors have no cluster structure, the hardest case for IVF: its recall here is a
 floor, not what trained embeddings get.
+
+Before timing, each back end's answers are checked (``check_answers``): ids in range and distinct
+per query, each score the true cosine of its id, best first, and, for the exact back ends, the
+same top-``K`` scores as a brute-force NumPy search, so a broken index fails instead of timing.
 """
 
 from __future__ import annotations
@@ -56,8 +60,27 @@ def _built(data, backend: str, **options) -> tuple[object, float]:
     return index, time.perf_counter() - t0
 
 
+CHECKED_QUERIES = 20
+
+
+def check_answers(data, index, exact: bool) -> None:
+    """Fail unless ``index`` answers the first queries correctly (see the module docstring)."""
+    q = data["queries"][:CHECKED_QUERIES]
+    scores, ids = index.search(q, K)
+    assert ids.shape == scores.shape == (len(q), K)
+    assert ((ids >= 0) & (ids < N_ITEMS)).all(), "ids out of range"
+    assert all(len(set(row)) == K for row in ids.tolist()), "an id returned twice for a query"
+    true = np.einsum("qd,qkd->qk", q, data["collection"][ids])
+    np.testing.assert_allclose(scores, true, atol=1e-4, err_msg="scores are not the cosines")
+    assert (np.diff(scores, axis=1) <= 1e-6).all(), "results not ordered best first"
+    if exact:
+        brute = -np.sort(-(q @ data["collection"].T), axis=1)[:, :K]
+        np.testing.assert_allclose(scores, brute, atol=1e-4, err_msg="not the true top-k")
+
+
 def _run(benchmark, data, index, build_s: float) -> None:
     """Time ``index`` answering the queries; record speed, memory and recall@10 vs exact."""
+    check_answers(data, index, exact=index.name != "faiss-ivf")
     _, ids = benchmark.pedantic(index.search, args=(data["queries"], K), rounds=3, iterations=1)
     benchmark.extra_info.update(
         backend=index.name,

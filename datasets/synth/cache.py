@@ -1,34 +1,27 @@
 """Atomic ``.npz`` files: a generated corpus is written once and read back by later loads.
 
 A reader never sees a half-written file: the arrays go to a temporary file in the same folder,
-which then replaces the target in one ``os.replace``. Arrays are stored without pickling
-(strings as unicode arrays, metadata as a JSON string), so loading needs no ``allow_pickle``.
+which then replaces the target (``results.store.atomic_path``, the suite's one atomic write).
+Arrays are stored without pickling (strings as unicode arrays, metadata as a JSON string), so
+loading needs no ``allow_pickle``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from results.store import atomic_path
 
 META_KEY = "__meta__"
 
 
 def save(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write ``arrays`` and the JSON-ready ``meta`` to ``path`` atomically (mode 0o644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{META_KEY: np.array(json.dumps(meta, sort_keys=True))})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays, **{META_KEY: np.array(json.dumps(meta, sort_keys=True))})
 
 
 def load(path: Path) -> tuple[dict[str, np.ndarray], dict]:
