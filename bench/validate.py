@@ -29,6 +29,7 @@ def describe(tp: Any) -> str:
         str: "a string",
         bool: "a boolean (true or false)",
         dict: "a table",
+        list: "a list of tables",
     }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
@@ -55,6 +56,8 @@ def matches(value: Any, tp: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp in (str, dict):
         return isinstance(value, tp)
+    if tp is list:  # a list of tables (models = [{...}])
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
     return True  # a type TOML cannot express: the constructor checks it
 
 
