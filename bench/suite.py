@@ -102,6 +102,12 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
     for key in ("task", "dataset", "models"):
         if key not in table:
             raise ValueError(f"{where}: missing key {key!r}")
+    name = table.get("name", table["dataset"])
+    if not name.strip() or "/" in name:
+        raise ValueError(
+            f"{where}: name must be a non-empty string without '/' (it is part of every cell's "
+            f"file name). Received: name={name!r}"
+        )
     task = tasks.get(table["task"])
     module = datasets.get(table["dataset"])
     if module.KIND != task.DATA_KIND:
@@ -124,7 +130,7 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
     return _build(
         Experiment,
         where,
-        name=table.get("name", table["dataset"]),
+        name=name,
         task=table["task"],
         dataset=table["dataset"],
         dataset_options=tuple(sorted((k, _freeze(v)) for k, v in options.items())),
