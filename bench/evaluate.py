@@ -46,6 +46,7 @@ def evaluate_saved(
             f"{model_path} is a {meta['cell']['task']!r} model; dataset {dataset!r} is "
             f"{module.KIND!r} data"
         )
+    datasets.make_config(dataset, options)  # a bad --set fails before the model loads
     model = _load_model(model_path)
     data = datasets.load(dataset, options, data_dir, cache_dir)
     if "labels" in meta and hasattr(data, "labels"):
