@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tomllib
@@ -140,10 +141,27 @@ def cmd_report(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _corrupt_hint(run_dir: str):
+    """An unreadable cell file's error also says how to go on."""
+    from results import store
+
+    try:
+        yield
+    except store.ResultsError as err:
+        if "/cells/" not in str(err):
+            raise
+        raise ValueError(
+            f"{err}. `python -m bench report {run_dir}` moves unreadable cell files to "
+            f"cells/corrupt/; `python -m bench run --out {run_dir} ...` then re-runs their cells"
+        ) from err
+
+
 def cmd_check(args) -> int:
     from results import check
 
-    rows = check.check_run(Path(args.run_dir), Path(args.baseline))
+    with _corrupt_hint(args.run_dir):
+        rows = check.check_run(Path(args.run_dir), Path(args.baseline))
     print(f"check {args.run_dir} against {args.baseline}")
     print(check.format_table(rows, only_failed=args.failures_only))
     print(check.verdict_line(rows))
@@ -153,7 +171,8 @@ def cmd_check(args) -> int:
 def cmd_baseline(args) -> int:
     from results import check, store
 
-    baseline = check.make_baseline(Path(args.run_dir))
+    with _corrupt_hint(args.run_dir):
+        baseline = check.make_baseline(Path(args.run_dir))
     store.write_json(Path(args.out), baseline)
     n = sum(len(c["metrics"]) for c in baseline["cells"].values())
     print(f"baseline: {len(baseline['cells'])} cells, {n} metrics -> {Path(args.out).resolve()}")

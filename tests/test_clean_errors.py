@@ -110,6 +110,7 @@ def test_check_on_a_corrupt_cell_file_exits_2_naming_it(tmp_path, capsys):
     (run_dir / "cells" / "kws-b.json").write_text("[]")
     code, _, err = _cli(capsys, "check", run_dir, "--baseline", ROOT / "bench/baselines/smoke.json")
     assert code == 2 and "kws-b.json" in err and "Traceback" not in err
+    assert "moves unreadable cell files to cells/corrupt/" in err
 
 
 @pytest.fixture(scope="module")
