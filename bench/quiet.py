@@ -72,6 +72,12 @@ def quiet_logging() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging  # installed with TensorFlow
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
     if "tensorflow" not in sys.modules and not any(
         isinstance(f, _QuietImport) for f in sys.meta_path
     ):
