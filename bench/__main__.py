@@ -3,9 +3,13 @@
 import os
 import sys
 
-# Quiet TensorFlow's C++ start-up chatter unless the user asked for it; set before any import.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bench.quiet import quiet_logging
+
+# Quiet TensorFlow, absl and oneDNN before anything imports TensorFlow; ``-v`` keeps them.
+if not {"-v", "--verbose"} & set(sys.argv[1:]):
+    quiet_logging()
 
 from bench.cli import main  # noqa: E402
 
+del os
 sys.exit(main())

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 DATA_DIR_ENV = "RESDEPTH_DATA_DIR"  # resolved by datasets.data_dir, with the per-corpus variables
+SUITES_DIR = Path(__file__).parent / "suites"  # bench.suite.SUITES_DIR, without importing Keras
+
+
+def _suite_names() -> list[str]:
+    """``bench.suite.suite_names()`` for --help, which must not import TensorFlow."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
 
 
 def _parse_sets(pairs: list[str]) -> dict:
@@ -24,6 +33,46 @@ def _parse_sets(pairs: list[str]) -> dict:
     return out
 
 
+def _budget(train) -> str:
+    """One line of an experiment's training budget, for --dry-run."""
+    return (
+        f"epochs={train.epochs} batch_size={train.batch_size} "
+        f"learning_rate={train.learning_rate:g} warmup_epochs={train.warmup_epochs:g} "
+        f"patience={train.patience}"
+    )
+
+
+def _check_cache_dir(cache_dir: Path | None) -> None:
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise ValueError(f"--cache-dir {cache_dir} is a file, not a folder")
+
+
+def _check_out(run_dir: Path) -> None:
+    """Refuse an --out that is a file, not writable, or a non-empty folder of other files."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--out {run_dir} is a file, not a folder; pass a new folder")
+    if run_dir.is_dir():
+        if any(run_dir.iterdir()) and not (run_dir / "suite.json").is_file():
+            raise ValueError(
+                f"--out {run_dir} is a non-empty folder that is not a run directory (no "
+                "suite.json); pass a new or empty folder"
+            )
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {run_dir} is not writable; pass a folder you can write")
+        return
+    parent = next((p for p in run_dir.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {run_dir}: cannot create it ({parent} is not a writable folder)")
+
+
+def _set_aside_corrupt(run_dir: Path) -> None:
+    """Move unreadable cell files to ``cells/corrupt/``, saying so (their cells re-run)."""
+    from results import store
+
+    for path, reason in store.set_aside_corrupt(run_dir):
+        print(f"warning: {reason}; moved to {path} (its cell counts as not run)", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     from bench import runner, suite
 
@@ -32,17 +81,30 @@ def cmd_run(args) -> int:
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
     if args.dry_run:
         print(f"suite {s.name}: {len(cells)} cells -> {run_dir}")
+        for exp in s.experiments:
+            print(f"  experiment {exp.name} ({exp.task} on {exp.dataset}): {_budget(exp.train)}")
         for cell in cells:
             print(f"  {cell.id}")
         return 0
+    _check_cache_dir(args.cache_dir)
+    _check_out(run_dir)
+    created = not run_dir.exists()
+    if not created:
+        _set_aside_corrupt(run_dir)
     print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
-    summary = runner.run_suite(
-        s,
-        run_dir,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-        verbose=0 if args.quiet else None,
-    )
+    try:
+        summary = runner.run_suite(
+            s,
+            run_dir,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            verbose=0 if args.quiet else None,
+            accept_changed_data=args.accept_changed_data,
+        )
+    except BaseException:
+        if created:
+            _remove_if_no_cells(run_dir)
+        raise
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     print(f"done in {summary.seconds:.0f}s: {counts} ({summary.resumed} resumed)")
     if not args.no_report:
@@ -53,8 +115,20 @@ def cmd_run(args) -> int:
     return 0 if summary.ok else 1
 
 
+def _remove_if_no_cells(run_dir: Path) -> None:
+    """A run that failed before its first cell leaves no folder behind."""
+    import shutil
+
+    cells = run_dir / "cells"
+    if run_dir.is_dir() and not (cells.is_dir() and any(cells.iterdir())):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def cmd_report(args) -> int:
     out = Path(args.out) if args.out else None
+    if not Path(args.run_dir).is_dir():
+        raise ValueError(f"{args.run_dir} is not a run directory (no such folder)")
+    _set_aside_corrupt(Path(args.run_dir))
     if args.compare:
         from reports import compare
 
@@ -67,10 +141,27 @@ def cmd_report(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _corrupt_hint(run_dir: str):
+    """An unreadable cell file's error also says how to go on."""
+    from results import store
+
+    try:
+        yield
+    except store.ResultsError as err:
+        if "/cells/" not in str(err):
+            raise
+        raise ValueError(
+            f"{err}. `python -m bench report {run_dir}` moves unreadable cell files to "
+            f"cells/corrupt/; `python -m bench run --out {run_dir} ...` then re-runs their cells"
+        ) from err
+
+
 def cmd_check(args) -> int:
     from results import check, store
 
-    rows = check.check_run(Path(args.run_dir), Path(args.baseline))
+    with _corrupt_hint(args.run_dir):
+        rows = check.check_run(Path(args.run_dir), Path(args.baseline))
     print(f"check {args.run_dir} against {args.baseline}")
     for line in check.version_warnings(
         check.load_baseline(Path(args.baseline)), store.read_results(Path(args.run_dir))
@@ -84,7 +175,8 @@ def cmd_check(args) -> int:
 def cmd_baseline(args) -> int:
     from results import check, store
 
-    baseline = check.make_baseline(Path(args.run_dir))
+    with _corrupt_hint(args.run_dir):
+        baseline = check.make_baseline(Path(args.run_dir))
     store.write_json(Path(args.out), baseline)
     n = sum(len(c["metrics"]) for c in baseline["cells"].values())
     print(f"baseline: {len(baseline['cells'])} cells, {n} metrics -> {Path(args.out).resolve()}")
@@ -96,6 +188,7 @@ def cmd_eval(args) -> int:
 
     from bench import evaluate
 
+    _check_cache_dir(args.cache_dir)
     result = evaluate.evaluate_saved(
         Path(args.model),
         args.dataset,
@@ -103,8 +196,16 @@ def cmd_eval(args) -> int:
         _parse_sets(args.set),
         split=args.split,
         cache_dir=args.cache_dir,
+        allow_label_subset=args.allow_label_subset,
     )
     print(json.dumps(result, indent=2))
+    dropped = result.get("dropped_unknown_label", 0)
+    if dropped:
+        print(
+            f"WARNING: {dropped} {args.split} clips dropped (labels the model does not know); "
+            "the metrics cover only the rest",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -118,6 +219,7 @@ def cmd_data(args) -> int:
         path = module.download(Path(args.dest))
         print(f"{args.name}: downloaded to {path}; pass --data-dir {path}")
         return 0
+    _check_cache_dir(args.cache_dir)
     data = datasets.load(args.name, _parse_sets(args.set), args.data_dir, args.cache_dir)
     sizes = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
     classes = f"{len(data.labels)} labels, " if hasattr(data, "labels") else ""
@@ -143,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="resdepth: train residual and plain speech models of several depths, "
         "time them, and report what depth and skip connections buy.",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="keep TensorFlow's, absl's and oneDNN's log lines (quiet by default)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -154,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--suite",
         default="quick",
-        help="suite name in bench/suites (smoke, quick, fsdd, full) or a .toml path "
+        help=f"suite name in bench/suites ({', '.join(_suite_names())}) or a .toml path "
         "(default: quick)",
     )
     run.add_argument(
@@ -171,7 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="corpus cache (default: $RESDEPTH_CACHE or ~/.cache/resdepth)",
     )
-    run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    run.add_argument(
+        "--accept-changed-data",
+        action="store_true",
+        help="resume even though the data folder, corpus, code version or backend differ from "
+        "what the run directory's provenance.json recorded (the report then mixes them)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="list each experiment's budget and the cells, exit"
+    )
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")
     run.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
     run.set_defaults(func=cmd_run)
@@ -241,14 +357,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset option, e.g. --set split=speaker (repeatable)",
     )
     ev.add_argument("--cache-dir", type=Path, help="corpus cache directory")
+    ev.add_argument(
+        "--allow-label-subset",
+        action="store_true",
+        help="score only the clips whose labels the model knows (refused by default)",
+    )
     ev.set_defaults(func=cmd_eval)
 
     data = sub.add_parser(
         "data",
         help="make or download a corpus",
         description="'make NAME' builds (or loads from cache) a corpus and "
-        "prints its sizes; 'download NAME --dest DIR' fetches a real corpus "
-        "with its hash checked.",
+        "prints its sizes; 'download NAME --dest DIR' fetches a real corpus and extracts it "
+        "(its SHA-256 is checked where one is pinned: speech-commands; fsdd publishes none, "
+        "so the download is unverified and its hash logged, to pin with $RESDEPTH_FSDD_SHA256).",
     )
     data.add_argument("action", choices=("make", "download"))
     data.add_argument("name", help="dataset name (python -m bench list shows them)")
@@ -275,12 +397,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """``warning: skipped X: reason`` - one line per warning, no source line."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # permissions, a file where a folder should be, a full disk
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

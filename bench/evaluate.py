@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 import datasets
 from bench import tasks
@@ -11,14 +14,28 @@ from results import store
 
 
 def evaluate_saved(
-    model_path: Path, dataset: str, data_dir, options: dict, *, split: str = "test", cache_dir=None
+    model_path: Path,
+    dataset: str,
+    data_dir,
+    options: dict,
+    *,
+    split: str = "test",
+    cache_dir=None,
+    allow_label_subset: bool = False,
 ) -> dict:
-    """Metrics of a saved ``.keras`` model on ``split`` of ``dataset``, JSON-ready."""
-    import keras
+    """Metrics of a saved ``.keras`` model on ``split`` of ``dataset``, JSON-ready.
 
+    The model is checked and loaded before the corpus; a corpus with labels the model does not
+    know is refused unless ``allow_label_subset`` (then those clips are dropped and counted).
+    """
     sidecar = model_path.with_suffix(".json")
     if not model_path.is_file():
         raise FileNotFoundError(f"model not found: {model_path}")
+    if not zipfile.is_zipfile(model_path):
+        raise ValueError(
+            f"{model_path} is not a Keras model file (a .keras file is a zip archive written by "
+            "model.save)"
+        )
     if not sidecar.is_file():
         raise FileNotFoundError(f"model sidecar not found: {sidecar} (saved beside every model)")
     meta = store.read_json(sidecar)
@@ -29,8 +46,11 @@ def evaluate_saved(
             f"{model_path} is a {meta['cell']['task']!r} model; dataset {dataset!r} is "
             f"{module.KIND!r} data"
         )
+    datasets.make_config(dataset, options)  # a bad --set fails before the model loads
+    model = _load_model(model_path)
     data = datasets.load(dataset, options, data_dir, cache_dir)
-    model = keras.saving.load_model(model_path)
+    if "labels" in meta and hasattr(data, "labels"):
+        _check_labels(data, meta["labels"], split, allow_label_subset)
     scored = task.evaluate_saved(model, data, meta, split)
     return {
         "metrics": {k: dataclasses.asdict(m) for k, m in scored.metrics.items()},
@@ -40,3 +60,29 @@ def evaluate_saved(
         "options": options,
         "skipped": data.skipped.summary(),
     }
+
+
+def _load_model(path: Path):
+    import keras
+
+    try:
+        return keras.saving.load_model(path)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} is not a loadable Keras model file: {err}") from err
+
+
+def _check_labels(data, model_labels: list[str], split: str, allow_subset: bool) -> None:
+    """Refuse a corpus whose ``split`` has clips of labels the model was not trained on."""
+    missing = [name for name in data.labels if name not in set(model_labels)]
+    if not missing:
+        return
+    ids = [i for i, name in enumerate(data.labels) if name in set(missing)]
+    part = getattr(data, split)
+    dropped = int(np.isin(part.labels, ids).sum())
+    if dropped and not allow_subset:
+        raise ValueError(
+            f"the model knows {len(model_labels)} labels; {dropped} of {len(part)} {split} clips "
+            f"have one of the {len(missing)} others ({', '.join(missing[:10])}"
+            f"{', ...' if len(missing) > 10 else ''}). Pass --allow-label-subset to score only "
+            "the clips of the model's labels"
+        )

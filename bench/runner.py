@@ -26,7 +26,7 @@ import models
 from bench import environment, loop, tasks
 from bench.config import Cell, Suite
 from bench.train import Diverged
-from results import record, store
+from results import provenance, record, store
 from results.record import CellResult, DatasetInfo, ModelInfo
 
 
@@ -62,6 +62,66 @@ def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
             )
         return
     store.write_atomic(marker, text + "\n")
+
+
+def code_version() -> str:
+    """``git describe`` of the checkout this code runs from, else the package version."""
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(repo), "describe", "--always", "--dirty", "--tags"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                return "git " + out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    from importlib import metadata
+
+    try:
+        return "resdepth " + metadata.version("resdepth")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def describe_inputs(suite: Suite, data_dir: str | None) -> dict:
+    """What this run's cells depend on (``results.provenance``): suite, corpora, code, backend."""
+    corpora = {}
+    for exp in suite.experiments:
+        key = exp.dataset + "".join(f" {k}={v}" for k, v in exp.dataset_options)
+        if key not in corpora:
+            corpora[key] = datasets.fingerprint(exp.dataset, exp.options, data_dir)
+    return {
+        "suite": suite.name,
+        "corpora": corpora,
+        "code_version": code_version(),
+        "backend": current_backend(),
+    }
+
+
+def check_provenance(run_dir: Path, now: dict, *, accept_changed: bool = False) -> None:
+    """Record ``now`` in a new run directory, or refuse a resume whose inputs differ."""
+    old = provenance.read(run_dir)
+    if old is None:
+        if any((Path(run_dir) / "cells").glob("*.json")):
+            now = {**now, "note": "recorded on a resume; earlier cells predate provenance"}
+        provenance.write(run_dir, now)
+        return
+    diff = provenance.differences(old, now)
+    if not diff:
+        return
+    if not accept_changed:
+        raise ValueError(
+            f"{run_dir} was run with other inputs than this resume ("
+            + "; ".join(diff)
+            + f"; recorded in {provenance.path(run_dir)}). Pass a new --out folder, or "
+            "--accept-changed-data to resume anyway (the report then mixes both)"
+        )
+    history = [*old.get("previous", []), {k: v for k, v in old.items() if k != "previous"}]
+    provenance.write(run_dir, {**now, "previous": history})
 
 
 def _enable_determinism() -> None:
@@ -234,16 +294,23 @@ def run_suite(
     verbose: int | None = None,
     log: Callable[[str], None] = print,
     backend: str | None = None,
+    accept_changed_data: bool = False,
 ) -> RunSummary:
     """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary.
 
     Cells of another Keras backend than this process's run afterwards, one child process per
     backend (``run_backend_child``). ``backend`` set: run only that backend's cells, here (what
-    such a child does); it must be this process's backend.
+    such a child does); it must be this process's backend. A resume whose data folder, corpus,
+    code version or backend differ from the run's ``provenance.json`` is refused unless
+    ``accept_changed_data``.
     """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     _claim_run_dir(run_dir, suite)
+    if backend is None:  # the driver; a backend's child runs under the driver's check
+        check_provenance(
+            run_dir, describe_inputs(suite, data_dir), accept_changed=accept_changed_data
+        )
     _enable_determinism()
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2

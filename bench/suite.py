@@ -15,7 +15,7 @@ from typing import Any
 
 import datasets
 import models
-from bench import tasks
+from bench import tasks, validate
 from bench.config import Experiment, ModelSpec, Suite, TrainConfig
 
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -52,14 +52,39 @@ def _fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
+# Types of the keys that are not dataclass fields as written (TOML lists and tables).
+SUITE_TYPES = {"name": str, "description": str, "seeds": tuple[int, ...], "train": dict}
+EXPERIMENT_TYPES = {
+    "name": str,
+    "task": str,
+    "dataset": str,
+    "dataset_options": dict,
+    "train": dict,
+    "models": list,
+    "backends": tuple[str, ...],
+    "jit_compile": tuple[bool, ...],
+}
+
+
+def _build(cls: type, where: str, **kwargs):
+    """``cls(**kwargs)``; its own range checks' errors gain the file and table."""
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
 def _train(table: dict, base: TrainConfig, where: str) -> TrainConfig:
-    _only_keys(table, _fields(TrainConfig), f"{where} [train]")
-    return dataclasses.replace(base, **table)
+    where = f"{where} [train]"
+    validate.check_table(table, validate.field_types(TrainConfig), where)
+    _only_keys(table, _fields(TrainConfig), where)
+    return _build(lambda **kw: dataclasses.replace(base, **kw), where, **table)
 
 
 def _model(table: dict, where: str, task) -> ModelSpec:
+    validate.check_table(table, validate.field_types(ModelSpec), where)
     _only_keys(table, _fields(ModelSpec), where)
-    spec = ModelSpec(**table)
+    spec = _build(ModelSpec, where, **table)
     try:  # e.g. asr: the preset must have a 1-D (CTC) encoder
         task.check_model(spec.preset)
     except ValueError as err:
@@ -72,10 +97,17 @@ def _model(table: dict, where: str, task) -> ModelSpec:
 def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
     allowed = {"name", "task", "dataset", "dataset_options", "train", "models"}
     allowed |= {"backends", "jit_compile"}
+    validate.check_table(table, EXPERIMENT_TYPES, where)
     _only_keys(table, allowed, where)
     for key in ("task", "dataset", "models"):
         if key not in table:
             raise ValueError(f"{where}: missing key {key!r}")
+    name = table.get("name", table["dataset"])
+    if not name.strip() or "/" in name:
+        raise ValueError(
+            f"{where}: name must be a non-empty string without '/' (it is part of every cell's "
+            f"file name). Received: name={name!r}"
+        )
     task = tasks.get(table["task"])
     module = datasets.get(table["dataset"])
     if module.KIND != task.DATA_KIND:
@@ -93,10 +125,12 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
     options = dict(table.get("dataset_options", {}))
     try:
         module.Config(**options)  # validate the options now, not mid-sweep
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: bad dataset_options for {table['dataset']!r}: {err}") from err
-    return Experiment(
-        name=table.get("name", table["dataset"]),
+    return _build(
+        Experiment,
+        where,
+        name=name,
         task=table["task"],
         dataset=table["dataset"],
         dataset_options=tuple(sorted((k, _freeze(v)) for k, v in options.items())),
@@ -114,13 +148,25 @@ def _freeze(value: Any) -> Any:
 
 
 def parse(data: dict, source: str = "<suite>") -> Suite:
-    """Build a suite from already-parsed TOML data; ``source`` names it in errors."""
+    """Build a suite from already-parsed TOML data; ``source`` names it in errors.
+
+    Every value is type-checked (``bench.validate``) before a dataclass is built.
+    """
+    validate.check_table(data, SUITE_TYPES, source)
     _only_keys(data, {"name", "description", "seeds", "train", "experiment"}, source)
+    validate.check_seeds(data.get("seeds", [0]), source)
     base_train = _train(data.get("train", {}), TrainConfig(), source)
     experiments = data.get("experiment", [])
     if not experiments:
         raise ValueError(f"{source}: no [[experiment]] tables")
-    return Suite(
+    if not isinstance(experiments, list) or not all(isinstance(e, dict) for e in experiments):
+        raise ValueError(
+            f"{source}: experiment must be a list of tables ([[experiment]]). "
+            f"Received: experiment={experiments!r}"
+        )
+    return _build(
+        Suite,
+        source,
         name=data.get("name", Path(source).stem),
         description=data.get("description", ""),
         seeds=tuple(data.get("seeds", [0])),

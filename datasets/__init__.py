@@ -56,4 +56,50 @@ def data_dir(name: str, given: str | Path | None = None) -> str | None:
 def load(name: str, options: dict, given_dir: str | Path | None = None, cache=None):
     """Load corpus ``name`` with ``options`` (its ``Config``), data root and cache resolved here."""
     module = get(name)
-    return module.load(module.Config(**options), data_dir(name, given_dir), cache_dir(cache))
+    return module.load(make_config(name, options), data_dir(name, given_dir), cache_dir(cache))
+
+
+def make_config(name: str, options: dict):
+    """Dataset ``name``'s ``Config`` from ``options``; an unknown key is a ValueError naming it
+    and the known ones (not Python's ``unexpected keyword argument``)."""
+    import dataclasses
+
+    config_cls = get(name).Config
+    known = [f.name for f in dataclasses.fields(config_cls)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
+            f"known: {', '.join(known)}"
+        )
+    return config_cls(**options)
+
+
+def fingerprint(name: str, options: dict, given_dir: str | Path | None = None) -> dict:
+    """What identifies the corpus ``load`` would produce, without loading it.
+
+    A generated corpus: the hash of its cache key (``Config.key()``: options, generator and
+    package versions). A real one: its resolved data folder and a hash of the sorted relative
+    file names (bytes, so names that are not UTF-8 count too) and sizes under it.
+    """
+    import hashlib
+    import json
+
+    config = make_config(name, options)
+    digest = hashlib.sha256()
+    if hasattr(config, "key"):
+        digest.update(json.dumps(config.key(), sort_keys=True, default=str).encode())
+        return {"data_dir": None, "fingerprint": "key:" + digest.hexdigest()[:16]}
+    folder = data_dir(name, given_dir)
+    if folder is None or not Path(folder).is_dir():
+        return {"data_dir": folder, "fingerprint": "missing", "files": 0}
+    root = Path(folder).resolve()
+    entries = []
+    for dirpath, _, files in os.walk(os.fsencode(root)):
+        for file in files:
+            full = os.path.join(dirpath, file)
+            entries.append((os.path.relpath(full, os.fsencode(root)), os.path.getsize(full)))
+    for rel, size in sorted(entries):
+        digest.update(rel + b"\0" + str(size).encode() + b"\n")
+    fingerprint = "files:" + digest.hexdigest()[:16]
+    return {"data_dir": str(root), "fingerprint": fingerprint, "files": len(entries)}

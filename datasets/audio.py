@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, SkipLog, fix_length
+from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, SkipLog, fix_length, is_utf8_name
 
 # What a corpus loader treats as an audio file when it walks a folder.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -144,11 +144,23 @@ def read_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.nd
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _read_or_error(path: Path, target_rate: int) -> np.ndarray | AudioError:
+def _read_or_error(
+    path: Path, target_rate: int, seconds: tuple[float, float] | None = None
+) -> np.ndarray | AudioError:
+    if not is_utf8_name(path):
+        return AudioError(path, "bad name: not valid UTF-8 (rename the file)")
     try:
-        return read_audio(path, target_rate)
+        audio = read_audio(path, target_rate)
     except AudioError as err:
         return err
+    if seconds is not None:
+        low, high = seconds
+        length = len(audio) / target_rate
+        if not low <= length <= high:
+            return AudioError(
+                path, f"length: {length:.2f} s, outside this corpus's {low:g}-{high:g} s"
+            )
+    return audio
 
 
 def load_clips(
@@ -158,20 +170,23 @@ def load_clips(
     length: int | None = CLIP_SAMPLES,
     target_rate: int = SAMPLE_RATE,
     workers: int | None = None,
+    seconds: tuple[float, float] | None = None,
 ) -> list[np.ndarray | None]:
     """Decode ``paths`` in parallel; one entry per path, ``None`` where the file was skipped.
 
     Each clip is centre-cropped or zero-padded to ``length`` samples (``fix_length``), or kept at
-    its own length when ``length`` is None. A file that raises ``AudioError`` is recorded in
-    ``skipped`` (which warns with its name) in input order, so the log is deterministic.
+    its own length when ``length`` is None. A file that raises ``AudioError``, has a name that
+    is not UTF-8, or lasts outside ``seconds`` (the corpus's ``(low, high)`` clip length range)
+    is recorded in ``skipped`` (which warns with its name) in input order, so the log is
+    deterministic.
     """
     paths = [Path(p) for p in paths]
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
     if len(paths) < 64 or workers <= 1:
-        results = [_read_or_error(p, target_rate) for p in paths]
+        results = [_read_or_error(p, target_rate, seconds) for p in paths]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda p: _read_or_error(p, target_rate), paths))
+            results = list(pool.map(lambda p: _read_or_error(p, target_rate, seconds), paths))
     out: list[np.ndarray | None] = []
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, AudioError):

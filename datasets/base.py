@@ -9,6 +9,7 @@ train/val/test. Files that could not be used are never dropped silently: they go
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from collections import Counter
 
@@ -23,6 +24,20 @@ class DataError(ValueError):
     """A dataset that cannot be used at all (missing folder, nothing decodable, bad layout)."""
 
 
+def display_name(path: object) -> str:
+    """A path as printable text: bytes that are not UTF-8 shown escaped (``\\xff``)."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def is_utf8_name(path: object) -> bool:
+    """Whether a path's bytes are valid UTF-8 (zip archives from other systems may not be)."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @dataclasses.dataclass
 class SkipLog:
     """Files a loader skipped, with the reason for each; counted in every cell result."""
@@ -31,8 +46,9 @@ class SkipLog:
 
     def skip(self, path: object, reason: str) -> None:
         """Record a skipped file and warn with its name, so nothing is dropped silently."""
-        self.entries.append((str(path), reason))
-        warnings.warn(f"skipped {path}: {reason}", stacklevel=2)
+        name = display_name(path)
+        self.entries.append((name, reason))
+        warnings.warn(f"skipped {name}: {reason}", stacklevel=2)
 
     @property
     def count(self) -> int:

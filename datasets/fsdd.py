@@ -42,6 +42,9 @@ NAME = "fsdd"
 LABELS = tuple(str(d) for d in range(10))
 SPLITS = ("official", "speaker")
 TEST_TAKES = range(0, 5)  # the official rule: takes 0-4 are the test set
+# Expected length of one recording (the five-speaker copy: 0.14-2.28 s); a file outside it (a
+# ten-minute recording among the digits) is skipped and counted, never cropped to a "digit".
+CLIP_SECONDS_RANGE = (0.05, 5.0)
 
 _NAME_RE = re.compile(r"^([0-9])_([^_]+)_([0-9]+)$")
 BAD_NAME = "bad name: expected {digit}_{speaker}_{take}.wav"
@@ -169,7 +172,7 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
     root = _download.data_root(data_dir, NAME)
     skipped = SkipLog()
     recs = scan(root, skipped)
-    decoded = load_clips([r.path for r in recs], skipped)
+    decoded = load_clips([r.path for r in recs], skipped, seconds=CLIP_SECONDS_RANGE)
     usable = [(r, c) for r, c in zip(recs, decoded, strict=True) if c is not None]
     if not usable:
         raise DataError(

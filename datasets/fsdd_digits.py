@@ -40,6 +40,8 @@ SPLITS = ("train", "val", "test")
 # Each split draws its noise from one long bed per colour (~65 s): a random stretch per string
 # costs a slice, where a fresh FFT per string of arbitrary length would dominate the load time.
 NOISE_BED_SAMPLES = 1 << 20
+# One recording of one digit: FSDD's range (a longer file would make a string of minutes).
+CLIP_SECONDS_RANGE = fsdd.CLIP_SECONDS_RANGE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +216,7 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
     root = _download.data_root(data_dir, NAME)
     skipped = SkipLog()
     recs = fsdd.scan(root, skipped)
-    decoded = load_clips([r.path for r in recs], skipped, length=None)
+    decoded = load_clips([r.path for r in recs], skipped, length=None, seconds=CLIP_SECONDS_RANGE)
     usable = [r for r, c in zip(recs, decoded, strict=True) if c is not None]
     clips = {r.name: c for r, c in zip(recs, decoded, strict=True) if c is not None}
     if not usable:

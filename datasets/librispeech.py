@@ -46,6 +46,9 @@ from datasets.base import (
 KIND = "asr"
 NAME = "librispeech"
 SPLITS = ("train", "val", "test")
+# Expected length of one utterance (the corpus's segments are at most ~35 s); files outside it
+# are skipped and counted (``max_seconds`` leaves out long but valid ones, counted apart).
+CLIP_SECONDS_RANGE = (0.1, 60.0)
 SUBSETS = (
     "dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360",
     "train-other-500",
@@ -233,7 +236,7 @@ def _load_split(
             else:
                 kept.append(u)
         utts = kept
-    decoded = load_clips([u.path for u in utts], skipped, length=None)
+    decoded = load_clips([u.path for u in utts], skipped, length=None, seconds=CLIP_SECONDS_RANGE)
     pairs = [(u, a) for u, a in zip(utts, decoded, strict=True) if a is not None]
     if config.max_seconds is not None:  # when the header could not tell
         limit = config.max_seconds * SAMPLE_RATE

@@ -56,6 +56,9 @@ VAL_LIST = "validation_list.txt"
 TEST_LIST = "testing_list.txt"
 LABEL_SETS = ("12", "35")
 SPLITS = ("train", "val", "test")
+# Expected length of one word recording (the corpus's are 1 s or a little shorter); a file
+# outside it is skipped and counted. Background noise files are read apart (minutes long).
+CLIP_SECONDS_RANGE = (0.05, 2.0)
 # Share of every background-noise file that each split cuts its silence from: [start, end).
 NOISE_REGIONS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 SEPARATOR = "_nohash_"
@@ -238,7 +241,7 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
         chosen[split] = sorted(words, key=lambda u: u.rel)
 
     flat = [u for split in SPLITS for u in chosen[split]]
-    clips = load_clips([root / u.rel for u in flat], skipped)
+    clips = load_clips([root / u.rel for u in flat], skipped, seconds=CLIP_SECONDS_RANGE)
     decoded = dict(zip((u.rel for u in flat), clips, strict=True))
 
     noises: list[tuple[str, np.ndarray]] = []

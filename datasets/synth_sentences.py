@@ -38,6 +38,8 @@ GENERATOR_VERSION = 1
 # Longest clip, and the silence drawn before and after the speech.
 MAX_SECONDS = 5.0
 PAD_SECONDS = (0.05, 0.3)
+# Utterance length: generated, at most MAX_SECONDS (no files to check).
+CLIP_SECONDS_RANGE = (0.0, MAX_SECONDS)
 # Seed streams of the sentence texts (the audio of each sentence has its own, see generate).
 _TEXT_STREAM = 0x7E47
 

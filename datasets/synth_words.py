@@ -24,6 +24,8 @@ from datasets.synth import augment, cache, espeak, generate, voices
 
 KIND = "kws"
 NAME = "synth-words"
+# Clip length: generated words are cut or padded to exactly one second (no files to check).
+CLIP_SECONDS_RANGE = (1.0, 1.0)
 # Bump when the generated audio changes for the same Config (synthesis, augmentation, voices),
 # so stale caches are not reused.
 GENERATOR_VERSION = 1

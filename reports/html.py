@@ -27,7 +27,7 @@ import jinja2
 from reports import asr, gradflow, kws, retrieval, speed
 from reports.depth import depth_section
 from reports.page import Context, Pre, Section, Table, Text
-from results import store
+from results import provenance, store
 from results.record import STATUSES
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -117,10 +117,13 @@ def environment_section(ctx: Context) -> Section | None:
         ]
         rows += [[f"package {k}", str(v)] for k, v in sorted(env.get("packages", {}).items())]
         rows.append(["seeds", seeds])
+        rows += provenance.rows(ctx.provenance)
         caption = f"{n} cell{'s' if n != 1 else ''}" if len(envs) > 1 else ""
         section.blocks.append(Table(["", "value"], rows, caption))
     if not envs:
         section.blocks.append(Text(f"No cell has finished yet. Seeds: {seeds}."))
+        if ctx.provenance:
+            section.blocks.append(Table(["", "value"], provenance.rows(ctx.provenance), ""))
     return section
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import tables
-from results import store
+from results import provenance, store
 from results.record import CellResult
 
 
@@ -88,13 +88,15 @@ class Context:
     results: list[CellResult]
     df: pd.DataFrame
     info: dict[str, tables.MetricInfo]
+    provenance: dict | None = None
 
     @classmethod
     def load(cls, run_dir: Path) -> Context:
         results = store.read_results(run_dir)
         suite_path = Path(run_dir) / "suite.json"
         suite = store.read_json(suite_path) if suite_path.exists() else {}
-        return cls(Path(run_dir), suite, results, tables.tidy(results), tables.metric_info(results))
+        df, info = tables.tidy(results), tables.metric_info(results)
+        return cls(Path(run_dir), suite, results, df, info, provenance.read(run_dir))
 
     def tasks(self) -> list[str]:
         return list(dict.fromkeys(t for t in self.df["task"] if isinstance(t, str)))

@@ -130,3 +130,24 @@ def read_results(run_dir: Path) -> list[CellResult]:
         raise ResultsError(f"{run_dir} is not a run directory (no cells/ folder)")
     paths = sorted(p for p in cells_dir.glob("*.json") if not p.name.startswith("."))
     return [read_result(p) for p in paths]  # dot files: temporaries of atomic writes
+
+
+def set_aside_corrupt(run_dir: Path) -> list[tuple[Path, str]]:
+    """Move every unreadable ``cells/*.json`` to ``cells/corrupt/``; returns (new path, reason).
+
+    A truncated or foreign cell file would otherwise block both the report and a resume; moved
+    aside, its cell counts as not run (a resume trains it again) and the file is kept to inspect.
+    """
+    cells_dir = Path(run_dir) / "cells"
+    moved = []
+    for path in sorted(cells_dir.glob("*.json")) if cells_dir.is_dir() else []:
+        if path.name.startswith("."):
+            continue
+        try:
+            read_result(path)
+        except ResultsError as err:
+            target = cells_dir / "corrupt" / path.name
+            target.parent.mkdir(exist_ok=True)
+            os.replace(path, target)
+            moved.append((target, str(err)))
+    return moved
