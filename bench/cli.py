@@ -25,16 +25,25 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 
 def cmd_run(args) -> int:
-    from bench import runner, suite
+    from bench import axes, runner, suite
 
     s = suite.load(args.suite)
+    s = axes.override(s, device=args.device, precision=args.precision, replicas=args.replicas)
     cells = s.cells()
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
     if args.dry_run:
         print(f"suite {s.name}: {len(cells)} cells -> {run_dir}")
+        if args.assume_peak_tflops:
+            from bench import estimate
+
+            estimate.print_plan(
+                cells, args.assume_peak_tflops, args.assume_memory_gb, args.assume_utilization
+            )
+            return 0
         for cell in cells:
             print(f"  {cell.id}")
         return 0
+    axes.prepare(s)
     print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
     summary = runner.run_suite(
         s,
@@ -167,7 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="corpus cache (default: $RESDEPTH_CACHE or ~/.cache/resdepth)",
     )
+    run.add_argument("--device", choices=("auto", "cpu", "gpu"), help="override the device axis")
+    run.add_argument(
+        "--precision",
+        nargs="+",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        help="override the precision axis (Keras dtype policies)",
+    )
+    run.add_argument("--replicas", type=int, help="override the data-parallel replicas")
     run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    run.add_argument(
+        "--assume-peak-tflops",
+        type=float,
+        help="with --dry-run: estimate each cell's time and memory on a device of this peak",
+    )
+    run.add_argument(
+        "--assume-memory-gb", type=float, default=80.0, help="device memory for the estimate"
+    )
+    run.add_argument(
+        "--assume-utilization",
+        type=float,
+        default=0.15,
+        help="share of the peak a cell achieves, for the estimate (default 0.15)",
+    )
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")
     run.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")
     run.set_defaults(func=cmd_run)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import datasets
 import models
-from bench import environment, loop, tasks
+from bench import devices, environment, loop, tasks
 from bench.config import Cell, Suite
 from bench.train import Diverged
 from results import record, store
@@ -46,7 +46,8 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return set(self.statuses) <= {"ok"}
+        """Every cell ok, or skipped for want of its device (a gpu cell on a CPU machine)."""
+        return set(self.statuses) <= {"ok", "skipped"}
 
 
 def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
@@ -126,6 +127,8 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
         if err.flow is not None:
             fields["tables"] = _write_tables({"gradflow": err.flow}, run_dir, cell)
             fields["gradient_flow"] = loop.gradient_summary(err.flow, None, None)
+    except devices.Unavailable as err:  # e.g. a gpu cell on a CPU-only machine
+        fields = {"status": "skipped", "error": str(err)}
     except MemoryError as err:
         fields = {"status": "oom", "error": str(err) or "MemoryError"}
     except Exception as err:  # noqa: BLE001 - a sweep records a failing cell and goes on

@@ -69,9 +69,14 @@ def _model(table: dict, where: str, task) -> ModelSpec:
     return spec
 
 
-def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
+AXES = ("device", "precision", "replicas")  # suite-wide defaults, or per experiment
+
+
+def _experiment(
+    table: dict, base_train: TrainConfig, where: str, axes: dict | None = None
+) -> Experiment:
     allowed = {"name", "task", "dataset", "dataset_options", "train", "models"}
-    allowed |= {"backends", "jit_compile"}
+    allowed |= {"backends", "jit_compile", *AXES}
     _only_keys(table, allowed, where)
     for key in ("task", "dataset", "models"):
         if key not in table:
@@ -106,6 +111,7 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
         ),
         backends=backends,
         jit_compile=tuple(table.get("jit_compile", (None,))),
+        **{**(axes or {}), **{k: table[k] for k in AXES if k in table}},
     )
 
 
@@ -115,7 +121,8 @@ def _freeze(value: Any) -> Any:
 
 def parse(data: dict, source: str = "<suite>") -> Suite:
     """Build a suite from already-parsed TOML data; ``source`` names it in errors."""
-    _only_keys(data, {"name", "description", "seeds", "train", "experiment"}, source)
+    _only_keys(data, {"name", "description", "seeds", "train", "experiment", *AXES}, source)
+    axes = {k: data[k] for k in AXES if k in data}
     base_train = _train(data.get("train", {}), TrainConfig(), source)
     experiments = data.get("experiment", [])
     if not experiments:
@@ -125,7 +132,7 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
         description=data.get("description", ""),
         seeds=tuple(data.get("seeds", [0])),
         experiments=tuple(
-            _experiment(e, base_train, f"{source} experiment[{i}]")
+            _experiment(e, base_train, f"{source} experiment[{i}]", axes)
             for i, e in enumerate(experiments)
         ),
     )
