@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from fakes import metrics, with_cell
+from test_reports import write_run
 from test_speed_report import timing_cell
 
 from bench import estimate, suite
 from reports import html
 from results import check
-from test_reports import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
