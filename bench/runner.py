@@ -8,6 +8,7 @@ of memory is recorded with that status and the sweep goes on; an unexpected erro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -55,7 +56,13 @@ def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
     marker = run_dir / "suite.json"
     text = suite.to_json()
     if marker.exists():
-        if json.loads(marker.read_text()) != json.loads(text):
+        # Read back through Suite, so a run made before a field existed (e.g. the device axes)
+        # compares equal with its defaults filled in.
+        kept = marker.read_text()
+        # (one this version cannot read is compared as it is, and so refused)
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            kept = Suite.from_dict(json.loads(kept)).to_json()
+        if json.loads(kept) != json.loads(text):
             raise ValueError(
                 f"{run_dir} holds a run of a different suite definition ({marker}); "
                 "pass a new --out directory"
