@@ -144,4 +144,5 @@ def test_every_precision_trains_and_a_gpu_cell_is_skipped(tmp_path):
         assert sp.host_peak_rss_bytes > 50e6 and sp.device_peak_bytes is None
         assert r.metrics["host_peak_rss_bytes"].unit == "bytes"
         assert sp.cuda_version is None
+        assert 0 <= sp.data_wait_share < 0.5  # measured with steps_per_execution=2
     assert keras.config.dtype_policy().name == "float32"
