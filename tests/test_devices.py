@@ -100,8 +100,13 @@ def test_mixed_float16_compiles_with_loss_scaling():
         assert not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
 
 
+def _cpu_only():
+    if devices.visible("gpu"):
+        pytest.skip("a GPU is visible: these tests are about a CPU-only machine")
+
+
 def test_placement_on_a_cpu_only_machine():
-    assert devices.visible("gpu") == []
+    _cpu_only()
     placement = devices.place("auto", 1)
     assert placement.kind == "cpu" and placement.count == 1
     with pytest.raises(devices.Unavailable, match="no GPU"):
@@ -110,6 +115,16 @@ def test_placement_on_a_cpu_only_machine():
         devices.place("cpu", 64)
     assert devices.device_peak_bytes(placement) is None
     assert devices.build_versions(placement) == {"cuda_version": None, "cudnn_version": None}
+
+
+def test_calibration_peak_is_measured_per_compute_dtype():
+    from bench import speed
+
+    f32 = speed.peak_gflops(size=256, repeats=2)
+    bf16 = speed.peak_gflops(size=256, repeats=2, dtype="bfloat16")
+    assert f32 > 0 and bf16 > 0
+    keys = {k[2] for k in [(256, 2, "float32"), (256, 2, "bfloat16")]}
+    assert speed._peak.cache_info().currsize >= len(keys)
 
 
 def test_host_peak_is_reset_between_spans():
@@ -125,6 +140,7 @@ def test_host_peak_is_reset_between_spans():
 
 @pytest.mark.slow
 def test_every_precision_trains_and_a_gpu_cell_is_skipped(tmp_path):
+    _cpu_only()
     data = _tiny(device="cpu", precision=list(PRECISIONS))
     data["train"]["steps_per_execution"] = 2
     gpu = dict(data["experiment"][0], name="on-gpu", device="gpu", precision=["float32"])
