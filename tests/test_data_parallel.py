@@ -106,3 +106,42 @@ def test_jax_data_parallel_two_host_devices_matches_one_device():
     pytest.importorskip("jax", reason="jax is not installed (pip install -e '.[jax]')")
     result = _child("jax", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     _assert_same_trajectory(result)
+
+
+TINY_SUITE = """
+name = "tiny-r2"
+seeds = [0]
+replicas = 2
+[train]
+epochs = 2
+batch_size = 32
+warmup_epochs = 0
+gradient_interval = 2
+[[experiment]]
+task = "kws"
+dataset = "synth-words"
+dataset_options = { profile = "tiny" }
+models = [ { preset = "tc-resnet8", depths = [1], residual = [true] } ]
+"""
+
+
+@pytest.mark.slow
+def test_a_replicated_cell_trains_through_the_cli_with_its_gradient_probe(tmp_path):
+    """``bench run`` splits the CPU before TensorFlow starts; the loop trains under the
+    strategy and the gradient probe reads the mirrored weights."""
+    from results import store
+
+    (tmp_path / "tiny.toml").write_text(TINY_SUITE)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "RESDEPTH_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--suite", str(tmp_path / "tiny.toml"),
+         "--out", str(tmp_path / "run"), "-q", "--no-report"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
+    )  # fmt: skip
+    (r,) = store.read_results(tmp_path / "run")
+    assert out.returncode == 0 and r.ok, (r.error, r.traceback, out.stderr[-2000:])
+    assert r.cell.id.endswith("-r2") and r.speed.device_count == 2
+    assert len(r.speed.device_names) == 2 and r.speed.device == "cpu"
+    assert r.gradient_flow.init["blocks"] == 1 and r.gradient_flow.steps > 0
+    assert 0 <= r.metrics["accuracy"].value <= 1
