@@ -74,15 +74,23 @@ def _set_aside_corrupt(run_dir: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    from bench import runner, suite
+    from bench import axes, runner, suite
 
     s = suite.load(args.suite)
+    s = axes.override(s, device=args.device, precision=args.precision, replicas=args.replicas)
     cells = s.cells()
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
     if args.dry_run:
         print(f"suite {s.name}: {len(cells)} cells -> {run_dir}")
         for exp in s.experiments:
             print(f"  experiment {exp.name} ({exp.task} on {exp.dataset}): {_budget(exp.train)}")
+        if args.assume_peak_tflops:
+            from bench import estimate
+
+            estimate.print_plan(
+                cells, args.assume_peak_tflops, args.assume_memory_gb, args.assume_utilization
+            )
+            return 0
         for cell in cells:
             print(f"  {cell.id}")
         return 0
@@ -91,6 +99,7 @@ def cmd_run(args) -> int:
     created = not run_dir.exists()
     if not created:
         _set_aside_corrupt(run_dir)
+    axes.prepare(s)
     print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
     try:
         summary = runner.run_suite(
@@ -287,6 +296,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--dry-run", action="store_true", help="list each experiment's budget and the cells, exit"
+    )
+    run.add_argument("--device", choices=("auto", "cpu", "gpu"), help="override the device axis")
+    run.add_argument(
+        "--precision",
+        nargs="+",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        help="override the precision axis (Keras dtype policies)",
+    )
+    run.add_argument("--replicas", type=int, help="override the data-parallel replicas")
+    run.add_argument(
+        "--assume-peak-tflops",
+        type=float,
+        help="with --dry-run: estimate each cell's time and memory on a device of this peak",
+    )
+    run.add_argument(
+        "--assume-memory-gb", type=float, default=80.0, help="device memory for the estimate"
+    )
+    run.add_argument(
+        "--assume-utilization",
+        type=float,
+        default=0.15,
+        help="share of the peak a cell achieves, for the estimate (default 0.15)",
     )
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")
     run.add_argument("-q", "--quiet", action="store_true", help="no per-epoch progress")

@@ -17,6 +17,11 @@ BACKENDS = ("tensorflow", "jax", "torch")
 # Backends on which ``jit_compile`` switches XLA on and off; JAX always compiles with XLA (off
 # would run op by op) and on PyTorch it means ``torch.compile``, so those cells keep the default.
 XLA_BACKENDS = ("tensorflow",)
+# Device, precision and data-parallel axes (bench.devices puts a cell on them).
+DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Cell-id suffixes of the non-default precisions; the defaults add nothing to the id.
+PRECISION_TAGS = {"float32": "", "mixed_float16": "-fp16", "mixed_bfloat16": "-bf16"}
 
 
 def _check(condition: bool, message: str) -> None:
@@ -45,6 +50,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     patience: int = 5
     gradient_interval: int = 50  # steps between gradient-flow recordings (bench.gradflow)
+    steps_per_execution: int = 1  # training steps per compiled call (Keras compile)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs must be >= 1. Received: epochs={self.epochs}")
@@ -69,6 +75,11 @@ class TrainConfig:
         _check(
             self.gradient_interval >= 1,
             f"train.gradient_interval must be >= 1. Received: {self.gradient_interval}",
+        )
+        _check(
+            isinstance(self.steps_per_execution, int) and self.steps_per_execution >= 1,
+            f"train.steps_per_execution must be an integer >= 1. Received: "
+            f"{self.steps_per_execution}",
         )
 
 
@@ -117,10 +128,33 @@ class Experiment:
     # (None: Keras's default); both are axes of the sweep, for timing cells.
     backends: tuple[str | None, ...] = (None,)
     jit_compile: tuple[bool | None, ...] = (None,)
+    # Where and how each cell runs (bench.devices): device, precision policies (an axis) and
+    # data-parallel replicas (the batch size is the global batch).
+    device: str = "auto"
+    precision: tuple[str, ...] = ("float32",)
+    replicas: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backends", tuple(self.backends))
         object.__setattr__(self, "jit_compile", tuple(self.jit_compile))
+        if isinstance(self.precision, str):
+            object.__setattr__(self, "precision", (self.precision,))
+        object.__setattr__(self, "precision", tuple(self.precision))
+        _check(
+            self.device in DEVICES,
+            f"experiment {self.name!r}: device must be one of {DEVICES}. "
+            f"Received: device={self.device!r}",
+        )
+        _check(
+            bool(self.precision) and all(p in PRECISIONS for p in self.precision),
+            f"experiment {self.name!r}: precision must be a non-empty list of {PRECISIONS}. "
+            f"Received: precision={list(self.precision)}",
+        )
+        _check(
+            isinstance(self.replicas, int) and self.replicas >= 1,
+            f"experiment {self.name!r}: replicas must be an integer >= 1. "
+            f"Received: replicas={self.replicas!r}",
+        )
         _check(bool(self.models), f"experiment {self.name!r} lists no models")
         _check(
             bool(self.backends) and all(b is None or b in BACKENDS for b in self.backends),
@@ -169,11 +203,16 @@ class Cell:
     block: str = "post"
     backend: str | None = None  # None: the running process's Keras backend
     jit_compile: bool | None = None  # None: Keras's default ("auto")
+    device: str = "auto"  # auto | cpu | gpu (bench.devices)
+    precision: str = "float32"  # a Keras dtype policy name
+    replicas: int = 1  # data-parallel devices; train.batch_size is the global batch
 
     @property
     def id(self) -> str:
         """A stable file-name-safe id, e.g. ``kws-synth-words-tc-resnet8-d3-res-s0``; a
-        backend and XLA setting, when the suite sweeps them, end it (``-jax``, ``-tf-xla``)."""
+        backend and XLA setting, when the suite sweeps them, end it (``-jax``, ``-tf-xla``),
+        then a non-default device, precision and replica count (``-gpu-bf16-r2``): cells with
+        the defaults keep the ids they had before these axes existed."""
         depth = "dp" if self.depth is None else f"d{self.depth}"
         width = "" if self.width is None else f"-w{self.width:g}"
         kind = ("res" if self.residual else "plain") + (
@@ -184,6 +223,11 @@ class Cell:
             run += "-" + {"tensorflow": "tf"}.get(self.backend, self.backend)
         if self.jit_compile is not None:
             run += "-xla" if self.jit_compile else "-noxla"
+        if self.device != "auto":
+            run += f"-{self.device}"
+        run += PRECISION_TAGS[self.precision]
+        if self.replicas != 1:
+            run += f"-r{self.replicas}"
         return (
             f"{self.task}-{self.experiment}-{self.preset}{width}-{depth}-{kind}-s{self.seed}{run}"
         )
@@ -236,7 +280,8 @@ class Suite:
         """Expand into cells in a stable order: experiment, model, depth, residual, seed."""
         out = []
         for exp in self.experiments:
-            for spec, (backend, jit) in itertools.product(exp.models, exp.variants()):
+            runs = itertools.product(exp.models, exp.variants(), exp.precision)
+            for spec, (backend, jit), precision in runs:
                 for depth in spec.depths or (None,):
                     for residual in spec.residual:
                         for seed in self.seeds:
@@ -255,6 +300,9 @@ class Suite:
                                     block=spec.block,
                                     backend=backend,
                                     jit_compile=jit,
+                                    device=exp.device,
+                                    precision=precision,
+                                    replicas=exp.replicas,
                                 )
                             )
         return out

@@ -127,8 +127,11 @@ class Probe:
 
     def tensor_grad_norms(self, n_batches: int | None = None) -> np.ndarray:
         """Gradient L2 norm of each ``table`` row, averaged over the first ``n_batches`` batches."""
-        trainable = [v.value for v in self.model.trainable_variables]
-        non_trainable = [v.value for v in self.model.non_trainable_variables]
+        # Plain tensors of the current values: under a data-parallel strategy (replicas > 1) the
+        # variables are mirrored, and the probe reads their (identical) primary copies outside
+        # the replicas, one forward and backward pass over the whole probe batch.
+        trainable = [tf.convert_to_tensor(v.value) for v in self.model.trainable_variables]
+        non_trainable = [tf.convert_to_tensor(v.value) for v in self.model.non_trainable_variables]
         norms = []
         for x, y in self.batches[:n_batches]:
             sums = [np.asarray(s) for s in self._grad(trainable, non_trainable, x, y)[1]]

@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import pandas as pd
 
-from bench import gradflow, speed, tensorboard, train
+from bench import devices, gradflow, speed, tensorboard, train
 from bench.config import Cell
 from bench.tasks.base import Setup, Task, count_params
 from results.metrics import Metric
@@ -50,16 +50,39 @@ def run(task: Task, cell: Cell, data, *, log_dir: Path | None = None, verbose: i
     Raises:
         bench.train.Diverged: the training loss became NaN; its ``flow`` holds the gradient
             flow recorded before it.
+        bench.devices.Unavailable: the cell's device or replicas are not there (the runner
+            records the cell as skipped, with the reason).
     """
-    with speed.xla_allowed(cell.jit_compile) as deterministic:
+    placement = devices.place(cell.device, cell.replicas)
+    host = devices.HostMemory()
+    host.start()
+    devices.reset_device_peak(placement)
+    with (
+        speed.xla_allowed(cell.jit_compile) as deterministic,
+        devices.running(placement, cell.precision),
+    ):
         outcome = _run(task, cell, data, log_dir, verbose)
+        outcome.speed = dataclasses.replace(
+            outcome.speed,
+            device=placement.kind,
+            device_count=placement.count,
+            device_names=placement.names,
+            precision=cell.precision,
+            host_peak_rss_bytes=host.peak(),
+            device_peak_bytes=devices.device_peak_bytes(placement),
+            **devices.build_versions(placement),
+        )
+    for name in ("host_peak_rss_bytes", "device_peak_bytes"):
+        value = getattr(outcome.speed, name)
+        if value is not None:
+            outcome.metrics[name] = Metric.of(name, value)
     outcome.deterministic = deterministic
     return outcome
 
 
 def _run(task: Task, cell: Cell, data, log_dir: Path | None, verbose: int) -> Outcome:
     cfg = cell.train
-    setup = task.setup(cell, data)
+    setup = task.setup(cell, data)  # builds the model: inside the cell's policy and scope
     timed = setup.timed_steps is not None
     train.compile_model(
         setup.model,
@@ -68,6 +91,7 @@ def _run(task: Task, cell: Cell, data, log_dir: Path | None, verbose: int) -> Ou
         loss=setup.loss,
         metrics=setup.metrics,
         jit_compile=cell.jit_compile,
+        steps_per_execution=cfg.steps_per_execution,
     )
     callbacks, recorder, grads = _callbacks(setup, cfg.gradient_interval, log_dir)
     try:
@@ -96,6 +120,7 @@ def _run(task: Task, cell: Cell, data, log_dir: Path | None, verbose: int) -> Ou
         setup.example,
         samples=setup.samples,
         jit_compile=setup.model.jit_compile,
+        dtype=devices.compute_dtype(cell.precision),
     )
     metrics.update(speed_metrics)
     flow = recorder.table() if recorder else None

@@ -8,6 +8,7 @@ of memory is recorded with that status and the sweep goes on; an unexpected erro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import datasets
 import models
-from bench import environment, loop, tasks
+from bench import devices, environment, loop, tasks
 from bench.config import Cell, Suite
 from bench.train import Diverged
 from results import provenance, record, store
@@ -47,7 +48,8 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return set(self.statuses) <= {"ok"}
+        """Every cell ok, or skipped for want of its device (a gpu cell on a CPU machine)."""
+        return set(self.statuses) <= {"ok", "skipped"}
 
 
 def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
@@ -55,7 +57,13 @@ def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
     marker = run_dir / "suite.json"
     text = suite.to_json()
     if marker.exists():
-        if json.loads(marker.read_text()) != json.loads(text):
+        # Read back through Suite, so a run made before a field existed (e.g. the device axes)
+        # compares equal with its defaults filled in.
+        kept = marker.read_text()
+        # (one this version cannot read is compared as it is, and so refused)
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            kept = Suite.from_dict(json.loads(kept)).to_json()
+        if json.loads(kept) != json.loads(text):
             raise ValueError(
                 f"{run_dir} holds a run of a different suite definition ({marker}); "
                 "pass a new --out directory"
@@ -188,6 +196,8 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
         if err.flow is not None:
             fields["tables"] = _write_tables({"gradflow": err.flow}, run_dir, cell)
             fields["gradient_flow"] = loop.gradient_summary(err.flow, None, None)
+    except devices.Unavailable as err:  # e.g. a gpu cell on a CPU-only machine
+        fields = {"status": "skipped", "error": str(err)}
     except MemoryError as err:
         fields = {"status": "oom", "error": str(err) or "MemoryError"}
     except Exception as err:  # noqa: BLE001 - a sweep records a failing cell and goes on

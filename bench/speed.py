@@ -2,11 +2,15 @@
 
 Every figure here is taken in the process that trains the cell, on the backend Keras runs:
 
-- ``peak_gflops``: the calibration kernel, a large float32 matrix product timed on the current
-  backend (best of several runs, cached per process). Utilization divides achieved FLOP/s by it,
+- ``peak_gflops``: the calibration kernel, a large matrix product in the cell's compute dtype
+  (float32, or float16/bfloat16 under a mixed policy) timed on the current backend and device
+  (the loop calls it inside the cell's device scope; best of several runs, cached per process,
+  dtype and device). Utilization divides achieved FLOP/s by it,
   so a figure taken on one machine can be compared with another's.
-- ``StepTimer``: a callback timing every training step (the loss is read back, which waits for
-  the step on asynchronous backends such as JAX). The first ``warmup`` steps carry the trace and
+- ``StepTimer``: a callback timing every training step. Synchronisation: at the end of each
+  step it reads the step's loss back to the host (``convert_to_numpy``), which blocks until the
+  device has finished the step, so on a GPU (or JAX's asynchronous dispatch) a step's time
+  includes its device work, not only the launch. The first ``warmup`` steps carry the trace and
   compile; their excess over the median is reported as compile time, apart from throughput.
 - Data wait: ``pipeline_wait`` times how long a consumer blocks on the training pipeline when it
   pulls a batch every median step, outside the training steps (a stamping op inside the steps
@@ -46,16 +50,31 @@ def _sync(value) -> np.ndarray:
     return keras.ops.convert_to_numpy(value)
 
 
-@functools.cache
-def peak_gflops(size: int = PEAK_SIZE, repeats: int = PEAK_REPEATS) -> float:
-    """Best float32 matmul rate of this process's backend, in GFLOP/s (measured once, cached).
+def peak_gflops(
+    size: int = PEAK_SIZE, repeats: int = PEAK_REPEATS, dtype: str = "float32"
+) -> float:
+    """Best ``dtype`` matmul rate on the current device, in GFLOP/s (measured once, cached).
 
     Best of ``repeats``: other processes on a shared machine can only slow a run down, so the
-    fastest is the closest to what the machine can do.
+    fastest is the closest to what the machine can do. Cached per (size, repeats, dtype, device
+    scope), so a GPU cell's half-precision peak is measured on the GPU.
     """
+    return _peak(size, repeats, dtype, _device_scope())
+
+
+def _device_scope() -> str:
+    if keras.backend.backend() != "tensorflow":
+        return ""
+    import tensorflow as tf
+
+    return tf.constant(0.0).device  # where an op placed now runs
+
+
+@functools.cache
+def _peak(size: int, repeats: int, dtype: str, device: str) -> float:
     rng = np.random.default_rng(0)
-    a = keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
-    b = keras.ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32))
+    a = keras.ops.convert_to_tensor(rng.standard_normal((size, size)), dtype=dtype)
+    b = keras.ops.convert_to_tensor(rng.standard_normal((size, size)), dtype=dtype)
     _sync(keras.ops.matmul(a, b))  # warm-up: library initialisation, thread pools
     best = float("inf")
     for _ in range(repeats):
@@ -198,7 +217,13 @@ SPEED_METRICS = (
 
 
 def cell_speed(
-    model: keras.Model, step_timing: dict, example: np.ndarray, *, samples=None, jit_compile=None
+    model: keras.Model,
+    step_timing: dict,
+    example: np.ndarray,
+    *,
+    samples=None,
+    jit_compile=None,
+    dtype: str = "float32",
 ) -> tuple[Speed, dict[str, Metric]]:
     """A trained cell's speed record and its headline speed metrics.
 
@@ -210,6 +235,7 @@ def cell_speed(
         example: one input for the latency measurement, without batch axis.
         samples: input samples per training example for the FLOP count (default: the example's).
         jit_compile: whether training ran XLA-compiled (default: ``model.jit_compile``).
+        dtype: the cell's compute dtype: the calibration peak is measured in it.
 
     Returns:
         ``(speed, metrics)``: the record's ``Speed`` and the speed metrics declared in
@@ -217,7 +243,7 @@ def cell_speed(
     """
     from bench import flops
 
-    peak = peak_gflops()
+    peak = peak_gflops(dtype=dtype)
     per_example = flops.per_example(model, int(samples or len(example)))
     served = inference(model, example)
     rate = step_timing["train_samples_per_s"]
@@ -239,6 +265,7 @@ def cell_speed(
         train_samples_per_s=rate,
         steps=step_timing["steps"],
         warmup_steps=step_timing["warmup_steps"],
+        compute_dtype=dtype,
     )
     values = {
         "latency_p50_ms": served["latency_ms"]["p50"],

@@ -94,9 +94,14 @@ def _model(table: dict, where: str, task) -> ModelSpec:
     return spec
 
 
-def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
+AXES = ("device", "precision", "replicas")  # suite-wide defaults, or per experiment
+
+
+def _experiment(
+    table: dict, base_train: TrainConfig, where: str, axes: dict | None = None
+) -> Experiment:
     allowed = {"name", "task", "dataset", "dataset_options", "train", "models"}
-    allowed |= {"backends", "jit_compile"}
+    allowed |= {"backends", "jit_compile", *AXES}
     validate.check_table(table, EXPERIMENT_TYPES, where)
     _only_keys(table, allowed, where)
     for key in ("task", "dataset", "models"):
@@ -140,6 +145,7 @@ def _experiment(table: dict, base_train: TrainConfig, where: str) -> Experiment:
         ),
         backends=backends,
         jit_compile=tuple(table.get("jit_compile", (None,))),
+        **{**(axes or {}), **{k: table[k] for k in AXES if k in table}},
     )
 
 
@@ -153,8 +159,9 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
     Every value is type-checked (``bench.validate``) before a dataclass is built.
     """
     validate.check_table(data, SUITE_TYPES, source)
-    _only_keys(data, {"name", "description", "seeds", "train", "experiment"}, source)
+    _only_keys(data, {"name", "description", "seeds", "train", "experiment", *AXES}, source)
     validate.check_seeds(data.get("seeds", [0]), source)
+    axes = {k: data[k] for k in AXES if k in data}
     base_train = _train(data.get("train", {}), TrainConfig(), source)
     experiments = data.get("experiment", [])
     if not experiments:
@@ -171,7 +178,7 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
         description=data.get("description", ""),
         seeds=tuple(data.get("seeds", [0])),
         experiments=tuple(
-            _experiment(e, base_train, f"{source} experiment[{i}]")
+            _experiment(e, base_train, f"{source} experiment[{i}]", axes)
             for i, e in enumerate(experiments)
         ),
     )

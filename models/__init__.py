@@ -100,6 +100,9 @@ def build(
     ``head="classify"``: utterance logits ``[batch, num_classes]`` from the time-pooled
     ``embedding``. ``head="ctc"``: per-frame logits ``[batch, frames, num_classes]`` (characters
     plus the CTC blank) for families with a 1-D encoder.
+
+    Under a mixed dtype policy the log-mel front end and the logits stay float32 (so the softmax,
+    CTC and cross-entropy losses are computed in float32); the encoder computes in half precision.
     """
     import keras
 
@@ -119,7 +122,7 @@ def build(
     if head == "ctc":
         if rank != 3:
             raise ValueError(f"preset {preset!r} has a 2-D encoder; CTC needs a 1-D (time) one")
-        logits = keras.layers.Dense(num_classes, name="logits")(x)
+        logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
     else:
         pool = (
             keras.layers.GlobalAveragePooling1D
@@ -127,7 +130,7 @@ def build(
             else keras.layers.GlobalAveragePooling2D
         )
         x = pool(name="embedding")(x)
-        logits = keras.layers.Dense(num_classes, name="logits")(x)
+        logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
     return keras.Model(audio, logits, name=name or preset)
 
 

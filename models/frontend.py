@@ -4,6 +4,8 @@
 batch, which would make one clip's features depend on its batch-mates; ``NO_CLIP_DB`` disables it
 (``min_power`` already floors the log at -100 dB, far above ``-NO_CLIP_DB``).
 The fixed rescaling maps typical log-power values (about -100..+40 dB) to roughly unit range.
+The front end computes in float32 whatever the global dtype policy (an FFT and a log of power
+in float16 lose the quiet bins); the encoder's first layer casts its output to its own dtype.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ def log_mel(audio, n_mels: int = 40):
         max_freq=SAMPLE_RATE / 2,
         power_to_db=True,
         top_db=NO_CLIP_DB,
+        dtype="float32",
         name="log_mel",
     )(audio)
-    x = keras.layers.Permute((2, 1), name="frames_first")(x)
-    return keras.layers.Rescaling(scale=1 / 40, offset=1.0, name="log_mel_scale")(x)
+    x = keras.layers.Permute((2, 1), dtype="float32", name="frames_first")(x)
+    return keras.layers.Rescaling(
+        scale=1 / 40, offset=1.0, dtype="float32", name="log_mel_scale"
+    )(x)
 
 
 def frames(samples):

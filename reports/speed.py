@@ -3,7 +3,8 @@
 Reads each ok cell's ``speed`` record (``results.record.Speed``, measured by ``bench.speed``):
 the calibration peak of the machine, per-cell training throughput (median step after warm-up),
 step-time spread, compile time, batch-1 latency, large-batch inference throughput, FLOPs per
-example, utilization and the share of step time spent waiting on data. Shows throughput per
+example, utilization and the share of step time spent waiting on data, the device, precision and
+replicas it ran on, and its memory peaks (host RSS; device allocator on a GPU). Shows throughput per
 backend side by side with the fastest named per model, throughput and latency against depth
 (residual vs plain), and accuracy (or WER) against latency with its Pareto front.
 """
@@ -60,6 +61,11 @@ def frame(ctx: Context) -> pd.DataFrame:
                 "utilization": sp.utilization,
                 "data_wait_share": sp.data_wait_share,
                 "peak_gflops": sp.peak_gflops,
+                "device": _device(sp),
+                "precision": r.cell.precision,
+                "replicas": r.cell.replicas,
+                "host_peak_rss_bytes": sp.host_peak_rss_bytes,
+                "device_peak_bytes": sp.device_peak_bytes,
                 "accuracy": r.value("accuracy"),
                 "wer": r.value("wer"),
                 "deterministic": r.deterministic,
@@ -69,9 +75,21 @@ def frame(ctx: Context) -> pd.DataFrame:
     if not df.empty:
         df["depth"] = pd.to_numeric(df["depth"]).astype("Int64")
         df["status"] = "ok"
-        for col in ("params", "accuracy", "wer"):
+        for col in ("params", "accuracy", "wer", "host_peak_rss_bytes", "device_peak_bytes"):
             df[col] = pd.to_numeric(df[col]).astype("float64")
     return df
+
+
+def _device(speed: Speed) -> str:
+    """``cpu``, ``gpu``, ``gpu×2`` (replicas); ``–`` for cells recorded before the device axis."""
+    if speed.device is None:
+        return "–"
+    count = speed.device_count or 1
+    return speed.device + (f"×{count}" if count > 1 else "")
+
+
+def _mb(value) -> str:
+    return _fmt(None if value is None or pd.isna(value) else value / 2**20, ",.0f")
 
 
 def _fmt(value, digits: str = ".3g") -> str:
@@ -141,9 +159,48 @@ def cell_table(df: pd.DataFrame) -> Table:
             "params": df["params"].map(lambda v: _fmt(v, ",.0f")),
             "utilization": df["utilization"].map(lambda v: _fmt(v, ".1%")),
             "data wait": df["data_wait_share"].map(lambda v: _fmt(v, ".1%")),
+            "device": df["device"],
+            "precision": df["precision"],
+            "host peak RSS (MiB)": df["host_peak_rss_bytes"].map(_mb),
+            "device peak (MiB)": df["device_peak_bytes"].map(_mb),
         }
     )
     return Table.from_frame(out, summary=f"every cell's speed ({len(out)})")
+
+
+def precision_table(df: pd.DataFrame) -> Table | None:
+    """Cells that differ only in precision, side by side: quality, throughput and memory."""
+    if df["precision"].nunique() < 2:
+        return None
+    keys = ["experiment", "preset", "depth", "kind", "device"]
+    precisions = list(dict.fromkeys(df["precision"]))
+    rows = []
+    for key, part in df.groupby(keys, sort=False, dropna=False):
+        by = part.groupby("precision").median(numeric_only=True)
+        row = [str(key[0]), str(key[1]), _fmt(key[2], ".0f"), str(key[3]), str(key[4])]
+        for p in precisions:
+            if p not in by.index:
+                row += ["–"] * 4
+                continue
+            quality = by.loc[p, "accuracy"] if part["task"].iloc[0] == "kws" else by.loc[p, "wer"]
+            row += [
+                _fmt(quality, ".3f"),
+                _fmt(by.loc[p, "train_samples_per_s"], ",.0f"),
+                _mb(by.loc[p, "host_peak_rss_bytes"]),
+                _mb(by.loc[p, "device_peak_bytes"]),
+            ]
+        rows.append(row)
+    head = ["experiment", "preset", "depth (blocks)", "kind", "device"]
+    for p in precisions:
+        head += [f"{p} acc/WER", f"{p} samples/s", f"{p} RSS MiB", f"{p} device MiB"]
+    return Table(
+        head,
+        rows,
+        "Precision side by side (median over seeds): accuracy (keyword spotting) or WER (speech "
+        "recognition), training throughput and memory peaks of cells that differ only in their "
+        "dtype policy.",
+        numeric=[False, False, True, False, False] + [True] * (4 * len(precisions)),
+    )
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str, higher_is_better: bool) -> pd.DataFrame:
@@ -225,6 +282,23 @@ def section(ctx: Context) -> Section | None:
                 "off, because Keras refuses XLA compilation under it; their timings are valid, "
                 "but their numbers are not bit-for-bit reproducible: "
                 f"{', '.join(loose['cell_id'])}."
+            )
+        )
+    table = precision_table(df)
+    if table:
+        out.blocks.append(table)
+    rss = df["host_peak_rss_bytes"].dropna()
+    if len(rss):
+        dev = df["device_peak_bytes"].dropna()
+        out.blocks.append(
+            Text(
+                f"Memory: peak host RSS per cell {_mb(rss.min())}-{_mb(rss.max())} MiB (the "
+                "process's high-water mark, reset before each cell); "
+                + (
+                    f"device allocator peak {_mb(dev.min())}-{_mb(dev.max())} MiB."
+                    if len(dev)
+                    else "no device memory figure (cells ran on the CPU)."
+                )
             )
         )
     out.blocks.append(cell_table(df))

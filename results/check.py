@@ -8,6 +8,7 @@ process that measured it, plus the tolerance of each metric. ``compare`` judges 
 * quality metrics (accuracy, macro-F1, WER, CER, mAP, ...) by an absolute tolerance in their own
   direction (``higher_is_better`` as recorded with the value);
 * ``params`` exactly: a silently changed depth or width changes it;
+* memory peaks (unit ``bytes``: host RSS, device allocator) by a ratio, as they are;
 * speed (unit ``samples/s``, ``ms`` or ``s``) by a ratio: the run may be slower than the baseline
   by at most a factor. When both the baseline cell and the run cell carry
   ``speed.peak_gflops`` (a matmul calibration timed in the same process), the run's value is first
@@ -85,6 +86,11 @@ TOLERANCES: dict[str, Tolerance | None] = {
     "qbe_map": Tolerance("absolute", 0.03),
     "qbe_si_map": Tolerance("absolute", 0.03),
     "std_*map": Tolerance("absolute", 0.03),
+    # Memory peaks (unit bytes) by a ratio, never rescaled by the calibration peak: the host's
+    # RSS carries the runtime's own hundreds of MB and moves little; the device allocator's peak
+    # is set by the model, batch and precision and moves less.
+    "host_peak_rss_bytes": Tolerance("factor", 1.5),
+    "device_peak_bytes": Tolerance("factor", 1.25),
 }
 # Speed on a shared, noisy 2-core machine: one cell up to 2.5x slower passes. Over the whole
 # suite (geometric mean of the cells' ratios, where the noise of single cells averages out) 1.5x.

@@ -91,6 +91,13 @@ METRICS: dict[str, MetricSpec] = {
             "data_wait_share", "fraction", False, "share of step time waiting on data", timed=True
         ),
         MetricSpec("params", "count", False, "trainable parameters"),
+        # Memory varies between identical runs (allocator, threads): measured, like a timing.
+        MetricSpec(
+            "host_peak_rss_bytes", "bytes", False, "peak host RSS during the cell", timed=True
+        ),
+        MetricSpec(
+            "device_peak_bytes", "bytes", False, "peak device memory (GPU allocator)", timed=True
+        ),
     )
 }
 

@@ -61,6 +61,9 @@ class CellInfo:
     block: str = "post"
     backend: str | None = None
     jit_compile: bool | None = None
+    device: str = "auto"  # asked for: auto | cpu | gpu (Speed.device says what it ran on)
+    precision: str = "float32"
+    replicas: int = 1
     dataset_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -138,6 +141,17 @@ class Speed:
     jit_compile: bool
     data_wait_method: str = ""
     omp_wait_policy: str | None = None
+    # Where and in which precision the cell ran (bench.devices), and its memory high-water marks
+    # (None where not measurable, e.g. device memory on a CPU). Absent in older files.
+    device: str | None = None  # "cpu" or "gpu"
+    device_count: int | None = None  # devices the cell trained on (replicas)
+    device_names: tuple[str, ...] = ()
+    precision: str | None = None  # Keras dtype policy
+    compute_dtype: str | None = None  # dtype of the calibration matmul (the policy's compute)
+    cuda_version: str | None = None  # TensorFlow's build info, on a GPU
+    cudnn_version: str | None = None
+    host_peak_rss_bytes: float | None = None  # process RSS high-water mark during the cell
+    device_peak_bytes: float | None = None  # allocator peak of the first device, on a GPU
 
 
 # A block is "vanished" below this fraction of the largest block's gradient norm.
@@ -269,7 +283,7 @@ _NESTED = {
     "speed": Speed,
     "gradient_flow": GradientFlow,
 }
-_TUPLES = {"epoch_seconds", "step_seconds"}
+_TUPLES = {"epoch_seconds", "step_seconds", "device_names"}
 
 
 def _build(cls: type, data: Mapping[str, Any]) -> Any:

@@ -1,0 +1,267 @@
+"""Where and how a cell runs: device, precision policy, data-parallel replicas, memory peaks.
+
+One small adapter between the training loop and the backends:
+
+- ``place(cell)`` resolves ``device`` (``auto`` takes a GPU when one is visible) and
+  ``replicas`` to the device names the cell trains on, or raises ``Unavailable`` (a ``gpu`` cell
+  on a machine without one, more replicas than devices), which the runner records as
+  ``skipped`` with the reason.
+- ``running(placement, precision)`` is the context the loop builds, compiles and fits in: the
+  Keras dtype policy (reset on exit), and on TensorFlow a ``tf.device`` scope (one device) or a
+  ``tf.distribute.MirroredStrategy`` scope (several: the suite's batch size is the global batch,
+  split over the replicas by Keras's distributed dataset); on JAX a
+  ``keras.distribution.DataParallel`` over the devices.
+- ``HostMemory`` and ``device_peak_bytes``: the process's RSS high-water mark over a cell (reset
+  through ``/proc/self/clear_refs``) and the device allocator's peak (TensorFlow
+  ``get_memory_info``/``reset_memory_stats``, JAX ``memory_stats``; None on a CPU).
+- ``split_cpu(n)``: n logical CPU devices, so data-parallel cells run on a CPU-only host (tests,
+  dry runs); TensorFlow allows it only before it initialises its devices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import re
+from pathlib import Path
+
+import keras
+
+PROC_STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+class Unavailable(RuntimeError):
+    """The cell asks for devices this process does not have; the message says which."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """The devices one cell trains on."""
+
+    kind: str  # "cpu" or "gpu"
+    names: tuple[str, ...]  # e.g. ("/device:GPU:0",) or ("/device:CPU:0", "/device:CPU:1")
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+
+def _backend() -> str:
+    return keras.backend.backend()
+
+
+def visible(kind: str) -> list[str]:
+    """Names of this process's logical devices of ``kind`` (``cpu``/``gpu``) on its backend."""
+    if _backend() == "jax":
+        import jax
+
+        try:
+            return [str(d) for d in jax.devices(kind)]
+        except RuntimeError:  # no such platform
+            return []
+    if _backend() == "torch":
+        import torch
+
+        if kind == "gpu":
+            return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return ["cpu"]
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_logical_devices(kind.upper())]
+
+
+def place(device: str, replicas: int) -> Placement:
+    """The devices of a cell asking for ``device`` (auto/cpu/gpu) on ``replicas`` devices.
+
+    Raises:
+        Unavailable: a ``gpu`` cell without a GPU, or fewer devices than ``replicas``.
+    """
+    gpus = visible("gpu") if device in ("auto", "gpu") else []
+    if device == "gpu" and not gpus:
+        raise Unavailable(f"device=gpu but no GPU is visible to {_backend()}")
+    kind = "gpu" if gpus else "cpu"
+    names = gpus if gpus else visible("cpu")
+    if replicas > len(names):
+        hint = (
+            " (split the CPU first: bench.devices.split_cpu, done by `bench run` for a suite "
+            "with replicas > 1 on a CPU-only host)"
+            if kind == "cpu"
+            else ""
+        )
+        raise Unavailable(f"replicas={replicas} but {len(names)} {kind} device(s) visible{hint}")
+    return Placement(kind, tuple(names[:replicas]))
+
+
+def split_cpu(n: int) -> bool:
+    """Split TensorFlow's CPU into ``n`` logical devices; False when it is too late to.
+
+    TensorFlow fixes its logical devices when it first initialises them (the first op or device
+    listing); after that the configuration cannot change, and replica cells find too few
+    devices and are skipped with the reason.
+    """
+    import tensorflow as tf
+
+    if n <= 1:
+        return True
+    (cpu,) = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
+        )
+    except RuntimeError:
+        return len(tf.config.list_logical_devices("CPU")) >= n
+    return True
+
+
+@contextlib.contextmanager
+def precision(policy: str):
+    """Keras's global dtype policy set to ``policy`` inside, restored on exit.
+
+    Layers built inside compute in the policy's dtype and keep float32 weights; ``compile``
+    wraps the optimizer in a ``LossScaleOptimizer`` under ``mixed_float16`` (dynamic loss
+    scaling). Layers built with an explicit ``dtype="float32"`` (the log-mel front end, the
+    logits) stay float32.
+    """
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def compute_dtype(policy: str) -> str:
+    return keras.DTypePolicy(policy).compute_dtype
+
+
+@contextlib.contextmanager
+def running(placement: Placement, policy: str = "float32"):
+    """Build, compile and fit inside this: the policy, and the placement's device scope."""
+    with precision(policy), _scope(placement):
+        yield
+
+
+@contextlib.contextmanager
+def _scope(placement: Placement):
+    backend = _backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if placement.count == 1:
+            with tf.device(placement.names[0]):
+                yield
+            return
+        with _mirrored(placement.names).scope():
+            yield
+        return
+    if backend == "jax" and placement.count > 1:
+        import jax
+
+        by_name = {str(d): d for d in jax.devices(placement.kind)}
+        devices = [by_name[n] for n in placement.names]
+        distribution = keras.distribution.DataParallel(devices=devices)
+        before = keras.distribution.distribution()
+        keras.distribution.set_distribution(distribution)
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(before)
+        return
+    if placement.count > 1:
+        raise Unavailable(f"replicas > 1 is not supported on the {backend} backend")
+    yield
+
+
+@functools.cache
+def _mirrored(names: tuple[str, ...]):
+    """One ``MirroredStrategy`` per device set for the whole process: a new strategy per cell
+    restarts the collective instance keys, and TensorFlow then matches a cell's all-reduce with
+    the previous cell's (shape mismatch, then every later collective is aborted)."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(devices=list(names))
+
+
+def build_versions(placement: Placement) -> dict[str, str | None]:
+    """CUDA and cuDNN versions TensorFlow was built with, on a GPU (else None)."""
+    out = {"cuda_version": None, "cudnn_version": None}
+    if placement.kind != "gpu" or _backend() != "tensorflow":
+        return out
+    import tensorflow as tf
+
+    info = tf.sysconfig.get_build_info()
+    return {"cuda_version": info.get("cuda_version"), "cudnn_version": info.get("cudnn_version")}
+
+
+# ---- memory --------------------------------------------------------------------------------
+
+
+def _status_bytes(field: str) -> int | None:
+    try:
+        text = PROC_STATUS.read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field}:\s+(\d+)\s+kB", text, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
+
+
+class HostMemory:
+    """The process's peak resident memory (RSS) over a span, in bytes.
+
+    ``start`` resets Linux's high-water mark (writing ``5`` to ``/proc/self/clear_refs`` sets
+    ``VmHWM`` back to the current RSS), so each cell's peak is its own, not the largest of the
+    process so far; ``peak`` reads ``VmHWM``. Where the reset is refused, the peak is the
+    process's since its start, and ``reset`` says so (False). None off Linux.
+    """
+
+    def __init__(self) -> None:
+        self.reset = False
+
+    def start(self) -> None:
+        try:
+            CLEAR_REFS.write_text("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+
+    def peak(self) -> int | None:
+        return _status_bytes("VmHWM")
+
+
+def reset_device_peak(placement: Placement) -> None:
+    """Reset the allocator's peak of every device of ``placement`` (TensorFlow GPUs)."""
+    if placement.kind != "gpu" or _backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    for name in placement.names:
+        tf.config.experimental.reset_memory_stats(_tf_device(name))
+
+
+def device_peak_bytes(placement: Placement) -> int | None:
+    """Peak bytes allocated on the placement's first device since the reset; None on a CPU."""
+    if placement.kind != "gpu":
+        return None
+    backend = _backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        info = tf.config.experimental.get_memory_info(_tf_device(placement.names[0]))
+        return int(info["peak"])
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices("gpu")[0].memory_stats() or {}
+        return stats.get("peak_bytes_in_use")
+    if backend == "torch":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    return None
+
+
+def _tf_device(name: str) -> str:
+    """``/device:GPU:0`` -> ``GPU:0`` (what the memory-info functions take)."""
+    return name.split("device:")[-1]
