@@ -35,14 +35,24 @@ def cmd_run(args) -> int:
         for cell in cells:
             print(f"  {cell.id}")
         return 0
+    from bench import executors, progress
+
+    executor = executors.get(args.executor, address=args.address)
     print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
-    summary = runner.run_suite(
-        s,
-        run_dir,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-        verbose=0 if args.quiet else None,
-    )
+    bar = progress.Progress(len(cells))
+    try:
+        summary = runner.run_suite(
+            s,
+            run_dir,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            verbose=0 if args.quiet else None,
+            executor=executor,
+            progress=bar,
+            log=bar.write,
+        )
+    finally:
+        bar.close()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     print(f"done in {summary.seconds:.0f}s: {counts} ({summary.resumed} resumed)")
     if not args.no_report:
@@ -166,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir",
         type=Path,
         help="corpus cache (default: $RESDEPTH_CACHE or ~/.cache/resdepth)",
+    )
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process, one cell after another (default); ray: every cell a Ray "
+        "task with the suite's [resources] (pip install 'resdepth[ray]')",
+    )
+    run.add_argument(
+        "--address",
+        help="Ray cluster for --executor ray: auto or HOST:PORT (default: start Ray here)",
     )
     run.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")

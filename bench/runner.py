@@ -232,13 +232,22 @@ def run_suite(
     verbose: int | None = None,
     log: Callable[[str], None] = print,
     backend: str | None = None,
+    executor=None,
+    progress=None,
 ) -> RunSummary:
     """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary.
 
     Cells of another Keras backend than this process's run afterwards, one child process per
     backend (``run_backend_child``). ``backend`` set: run only that backend's cells, here (what
-    such a child does); it must be this process's backend.
+    such a child does); it must be this process's backend. ``executor`` (``bench.executors``):
+    who runs the cells; None or ``local`` is this process, one cell after another. ``progress``
+    (``bench.progress.Progress``) is told of every cell as it starts and finishes.
     """
+    if executor is not None and executor.name != "local":
+        return executor.run_suite(
+            suite, run_dir, data_dir=data_dir, cache_dir=cache_dir, verbose=verbose, log=log,
+            progress=progress,
+        )  # fmt: skip
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     _claim_run_dir(run_dir, suite)
@@ -263,14 +272,21 @@ def run_suite(
             continue
         if store.is_done(run_dir, cell.id):
             resumed += 1
-            statuses[store.read_result(store.cell_path(run_dir, cell.id)).status] += 1
+            done = store.read_result(store.cell_path(run_dir, cell.id))
+            statuses[done.status] += 1
             log(f"[{i}/{len(cells)}] {cell.id}: already done, skipped")
+            if progress is not None:
+                progress.skipped(done)
             continue
         log(f"[{i}/{len(cells)}] {cell.id}: training")
+        if progress is not None:
+            progress.started()
         result = run_cell(cell, data.get(cell), run_dir, verbose=verbose)
         store.write_result(run_dir, result)
         statuses[result.status] += 1
         log(f"[{i}/{len(cells)}] {cell.id}: {headline(result)}")
+        if progress is not None:
+            progress.finished(result)
     for name, group in children.items():
         todo = [c for c in group if not store.is_done(run_dir, c.id)]
         resumed += len(group) - len(todo)
@@ -283,7 +299,10 @@ def run_suite(
         for cell in group:
             if not store.is_done(run_dir, cell.id):  # the child died before writing it
                 store.write_result(run_dir, _child_failure(cell, name, child))
-            statuses[store.read_result(store.cell_path(run_dir, cell.id)).status] += 1
+            done = store.read_result(store.cell_path(run_dir, cell.id))
+            statuses[done.status] += 1
+            if progress is not None:
+                (progress.finished if cell in todo else progress.skipped)(done)
     return RunSummary(run_dir, statuses, resumed, time.perf_counter() - t0)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import datasets
 import models
 from bench import tasks
-from bench.config import Experiment, ModelSpec, Suite, TrainConfig
+from bench.config import Experiment, ModelSpec, Resources, Suite, TrainConfig
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -115,7 +115,9 @@ def _freeze(value: Any) -> Any:
 
 def parse(data: dict, source: str = "<suite>") -> Suite:
     """Build a suite from already-parsed TOML data; ``source`` names it in errors."""
-    _only_keys(data, {"name", "description", "seeds", "train", "experiment"}, source)
+    _only_keys(data, {"name", "description", "seeds", "train", "experiment", "resources"}, source)
+    resources = data.get("resources", {})
+    _only_keys(resources, _fields(Resources), f"{source} [resources]")
     base_train = _train(data.get("train", {}), TrainConfig(), source)
     experiments = data.get("experiment", [])
     if not experiments:
@@ -128,6 +130,7 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
             _experiment(e, base_train, f"{source} experiment[{i}]")
             for i, e in enumerate(experiments)
         ),
+        resources=Resources(**resources),
     )
 
 

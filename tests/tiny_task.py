@@ -1,8 +1,8 @@
 """A task written only for ``tests/test_tasks.py``: the whole interface a new task must supply.
 
 "loudness": classify a keyword clip by its word, with a model of one dense layer over 10-ms
-frames, averaged over time. It proves that a new task is one module plus one registry line: the one training
-loop (``bench.loop``) trains, probes, times, evaluates, records and saves it unchanged.
+frames, averaged over time. It proves that a new task is one module plus one registry line: the
+one training loop (``bench.loop``) trains, probes, times, evaluates, records and saves it unchanged.
 """
 
 from __future__ import annotations
