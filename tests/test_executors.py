@@ -127,7 +127,7 @@ DOOMED = {
         "task": "doomed",
         "dataset": "synth-words",
         "dataset_options": {"profile": "tiny"},
-        "models": [{"preset": "tc-resnet8", "depths": [1, 2, 3], "residual": [True]}],
+        "models": [{"preset": "tc-resnet8", "depths": [1, 2], "residual": [True]}],
     }],
 }  # fmt: skip
 
@@ -147,7 +147,7 @@ class _Doomed(executors.RayExecutor):
 def doomed_suite(monkeypatch):
     monkeypatch.setitem(tasks.TASKS, "doomed", "tiny_task")
     s = suite.parse(DOOMED, "doomed")
-    return s, s.cells()[1].id
+    return s, s.cells()[0].id
 
 
 @pytest.mark.slow
@@ -160,14 +160,14 @@ def test_a_killed_worker_is_recorded_as_error_others_finish_and_a_rerun_complete
         s, run, cache_dir=tmp_path / "cache", verbose=0, executor=_Doomed(marker, doomed, 0)
     )
     assert marker.exists()  # the doomed cell's worker did die
-    assert first.statuses == {"ok": 2, "error": 1}
+    assert first.statuses == {"ok": 1, "error": 1}
     failed = store.read_result(store.cell_path(run, doomed))
     assert failed.status == "error" and "1 attempt" in failed.error
     assert "died" in failed.error.lower() or "crash" in failed.error.lower(), failed.error
     again = runner.run_suite(
         s, run, cache_dir=tmp_path / "cache", verbose=0, executor=_Doomed(marker, doomed, 0)
     )
-    assert again.ok and again.resumed == 2 and again.statuses == {"ok": 3}
+    assert again.ok and again.resumed == 1 and again.statuses == {"ok": 2}
     assert store.model_path(run, doomed).is_file()
 
 
@@ -179,4 +179,4 @@ def test_a_killed_worker_is_retried_by_ray(ray_cluster, doomed_suite, tmp_path):
         s, tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0,
         executor=_Doomed(marker, doomed, 1),
     )  # fmt: skip
-    assert marker.exists() and summary.ok and summary.statuses == {"ok": 3}
+    assert marker.exists() and summary.ok and summary.statuses == {"ok": 2}
