@@ -70,9 +70,11 @@ class Progress:
         self._show()
 
     def set_running(self, n: int) -> None:
-        """The executor's own count of running cells (Ray knows only how many fit at once)."""
-        self.running = n
-        self._show()
+        """The executor's own count of running cells (Ray knows only how many fit at once);
+        shown when it changes."""
+        if n != self.running:
+            self.running = n
+            self._show()
 
     def finished(self, result: CellResult) -> None:
         """A cell of this session finished, with any status."""
