@@ -25,8 +25,9 @@ def _parse_sets(pairs: list[str]) -> dict:
 
 
 def cmd_run(args) -> int:
-    from bench import runner, suite
+    from bench import executors, progress, runner, suite
 
+    executor = executors.get(args.executor, address=args.address)  # bad choices fail early
     s = suite.load(args.suite)
     cells = s.cells()
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
@@ -35,9 +36,6 @@ def cmd_run(args) -> int:
         for cell in cells:
             print(f"  {cell.id}")
         return 0
-    from bench import executors, progress
-
-    executor = executors.get(args.executor, address=args.address)
     print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
     bar = progress.Progress(len(cells))
     try:

@@ -55,6 +55,26 @@ def test_executor_registry_by_name():
         executors.get("local", address="auto")
 
 
+def test_cli_refuses_an_address_without_ray_and_names_the_missing_extra(monkeypatch, capsys):
+    from bench import cli
+
+    assert cli.main(["run", "--suite", "smoke", "--address", "auto", "--dry-run"]) == 2
+    assert "--address is for --executor ray only" in capsys.readouterr().err
+    monkeypatch.setattr(executors.importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["run", "--suite", "smoke", "--executor", "ray", "--dry-run"]) == 2
+    assert "pip install 'resdepth[ray]'" in capsys.readouterr().err
+
+
+def test_progress_is_a_tqdm_bar_on_a_terminal():
+    out = io.StringIO()
+    bar = Progress(2, stream=out, live=True)
+    bar.started()
+    bar.finished(type("R", (), {"status": "diverged"})())
+    bar.close()
+    assert "1/2" in out.getvalue() and "1 failed" in out.getvalue()
+    assert "progress:" not in out.getvalue()
+
+
 def test_progress_is_plain_lines_off_a_terminal():
     out = io.StringIO()
     bar = Progress(3, stream=out)
