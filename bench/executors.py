@@ -215,10 +215,13 @@ class RayExecutor:
                         progress.skipped(done)
                     continue
                 task = self._task(ray, suite, cell.backend or here)
-                ref = task.remote(cell, data_dir, str(cache_dir) if cache_dir else None, 0)
+                cache = str(cache_dir) if cache_dir else None
+                ref = task.remote(cell, data_dir, cache, 0 if verbose == 0 else 2)
                 pending[ref] = cell
             log(f"{len(pending)} cells submitted to Ray ({resumed} already done)")
             slots = _slots(ray, suite)
+            if pending and not slots:
+                log(f"the cluster has less than one cell asks ({suite.resources}); the cells wait")
             while pending:
                 if progress is not None:
                     progress.set_running(min(len(pending), slots))
@@ -255,13 +258,14 @@ class RayExecutor:
 
 
 def _slots(ray, suite: Suite) -> int:
-    """How many cells of ``suite`` fit on the cluster at once (its CPUs, and GPUs if asked)."""
+    """How many cells of ``suite`` fit on the cluster at once (its CPUs, and GPUs if asked);
+    0 when none does (an autoscaling cluster may still add a node that fits)."""
     total = ray.cluster_resources()
     res = suite.resources
     fit = int(total.get("CPU", 1) // res.num_cpus)
     if res.num_gpus:
         fit = min(fit, int(total.get("GPU", 0) // res.num_gpus))
-    return max(fit, 1)
+    return fit
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
