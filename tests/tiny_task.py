@@ -2,7 +2,8 @@
 
 "loudness": classify a keyword clip by its word, with a model of one dense layer over 10-ms
 frames, averaged over time. It proves that a new task is one module plus one registry line: the
-one training loop (``bench.loop``) trains, probes, times, evaluates, records and saves it unchanged.
+one training loop (``bench.loop``) trains, probes, times, evaluates, records and saves it
+unchanged.
 """
 
 from __future__ import annotations
