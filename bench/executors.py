@@ -112,13 +112,15 @@ def train_cell(
 
 def write_returned(run_dir: Path, payload: dict[str, Any]) -> CellResult:
     """Write a returned cell into ``run_dir``: its files first, then its result (which marks the
-    cell done), each atomically."""
-    for rel, data in payload["files"].items():
-        target = (Path(run_dir) / rel).resolve()
-        if Path(run_dir).resolve() not in target.parents:
+    cell done), each atomically; an earlier attempt's TensorBoard events go first."""
+    root = Path(run_dir).resolve()
+    for rel in payload["files"]:  # all checked before anything is written
+        if root not in (root / rel).resolve().parents:
             raise ValueError(f"a returned file leaves the run directory: {rel!r}")
-        store.write_atomic(target, data)
     result = CellResult.from_dict(payload["result"], "<ray task>")
+    shutil.rmtree(store.tensorboard_dir(run_dir, result.id), ignore_errors=True)
+    for rel, data in payload["files"].items():
+        store.write_atomic(root / rel, data)
     store.write_result(run_dir, result)
     return result
 

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -105,6 +106,7 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
         "started": started,
     }
     log_dir = store.tensorboard_dir(run_dir, cell.id)
+    shutil.rmtree(log_dir, ignore_errors=True)  # a redone cell keeps no earlier attempt's events
     try:
         out = loop.run(task, cell, data, log_dir=log_dir, verbose=verbose)
         tables = _write_tables(out.tables, run_dir, cell)
