@@ -74,8 +74,9 @@ def _set_aside_corrupt(run_dir: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    from bench import axes, runner, suite
+    from bench import axes, executors, progress, runner, suite
 
+    executor = executors.get(args.executor, address=args.address)  # bad choices fail early
     s = suite.load(args.suite)
     s = axes.override(s, device=args.device, precision=args.precision, replicas=args.replicas)
     cells = s.cells()
@@ -101,6 +102,7 @@ def cmd_run(args) -> int:
         _set_aside_corrupt(run_dir)
     axes.prepare(s)
     print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
+    bar = progress.Progress(len(cells))
     try:
         summary = runner.run_suite(
             s,
@@ -109,11 +111,16 @@ def cmd_run(args) -> int:
             cache_dir=args.cache_dir,
             verbose=0 if args.quiet else None,
             accept_changed_data=args.accept_changed_data,
+            executor=executor,
+            progress=bar,
+            log=bar.write,
         )
     except BaseException:
         if created:
             _remove_if_no_cells(run_dir)
         raise
+    finally:
+        bar.close()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.statuses.items()))
     print(f"done in {summary.seconds:.0f}s: {counts} ({summary.resumed} resumed)")
     if not args.no_report:
@@ -287,6 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir",
         type=Path,
         help="corpus cache (default: $RESDEPTH_CACHE or ~/.cache/resdepth)",
+    )
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process, one cell after another (default); ray: every cell a Ray "
+        "task with the suite's [resources] (pip install 'resdepth[ray]')",
+    )
+    run.add_argument(
+        "--address",
+        help="Ray cluster for --executor ray: auto or HOST:PORT (default: start Ray here)",
     )
     run.add_argument(
         "--accept-changed-data",

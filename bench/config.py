@@ -260,6 +260,27 @@ class Cell:
 
 
 @dataclasses.dataclass(frozen=True)
+class Resources:
+    """What one cell asks of a cluster node when it runs as a Ray task (``[resources]``).
+
+    ``memory`` is in bytes (None: no reservation). Only the ray executor reads these; the local
+    executor runs one cell at a time in its own process.
+    """
+
+    num_cpus: float = 1
+    num_gpus: float = 0
+    memory: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.num_cpus > 0, f"resources.num_cpus must be > 0. Received: {self.num_cpus}")
+        _check(self.num_gpus >= 0, f"resources.num_gpus must be >= 0. Received: {self.num_gpus}")
+        _check(
+            self.memory is None or (isinstance(self.memory, int) and self.memory > 0),
+            f"resources.memory must be a positive number of bytes. Received: {self.memory}",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Suite:
     """A declarative benchmark: experiments × seeds, expanded into cells."""
 
@@ -267,6 +288,7 @@ class Suite:
     description: str
     seeds: tuple[int, ...]
     experiments: tuple[Experiment, ...]
+    resources: Resources = Resources()
 
     def __post_init__(self) -> None:
         _check(bool(self.seeds), f"suite {self.name!r} lists no seeds")
@@ -308,7 +330,12 @@ class Suite:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, default=str)
+        """The resolved suite as JSON; default ``resources`` are left out, so the ``suite.json``
+        of runs made before the ``[resources]`` table existed still match (and resume)."""
+        data = dataclasses.asdict(self)
+        if self.resources == Resources():
+            del data["resources"]
+        return json.dumps(data, indent=2, default=str)
 
     @classmethod
     def from_dict(cls, data: dict) -> Suite:
@@ -320,4 +347,7 @@ class Suite:
             e["train"] = TrainConfig(**e["train"])
             e["models"] = tuple(ModelSpec(**m) for m in e["models"])
             experiments.append(Experiment(**e))
-        return cls(data["name"], data["description"], tuple(data["seeds"]), tuple(experiments))
+        resources = Resources(**data.get("resources", {}))
+        return cls(
+            data["name"], data["description"], tuple(data["seeds"]), tuple(experiments), resources
+        )

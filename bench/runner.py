@@ -305,6 +305,8 @@ def run_suite(
     log: Callable[[str], None] = print,
     backend: str | None = None,
     accept_changed_data: bool = False,
+    executor=None,
+    progress=None,
 ) -> RunSummary:
     """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary.
 
@@ -312,7 +314,9 @@ def run_suite(
     backend (``run_backend_child``). ``backend`` set: run only that backend's cells, here (what
     such a child does); it must be this process's backend. A resume whose data folder, corpus,
     code version or backend differ from the run's ``provenance.json`` is refused unless
-    ``accept_changed_data``.
+    ``accept_changed_data``. ``executor`` (``bench.executors``): who runs the cells; None or
+    ``local`` is this process, one cell after another. ``progress``
+    (``bench.progress.Progress``) is told of every cell as it starts and finishes.
     """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
@@ -321,6 +325,11 @@ def run_suite(
         check_provenance(
             run_dir, describe_inputs(suite, data_dir), accept_changed=accept_changed_data
         )
+    if executor is not None and executor.name != "local":
+        return executor.run_suite(
+            suite, run_dir, data_dir=data_dir, cache_dir=cache_dir, verbose=verbose, log=log,
+            progress=progress,
+        )  # fmt: skip
     _enable_determinism()
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -342,14 +351,21 @@ def run_suite(
             continue
         if store.is_done(run_dir, cell.id):
             resumed += 1
-            statuses[store.read_result(store.cell_path(run_dir, cell.id)).status] += 1
+            done = store.read_result(store.cell_path(run_dir, cell.id))
+            statuses[done.status] += 1
             log(f"[{i}/{len(cells)}] {cell.id}: already done, skipped")
+            if progress is not None:
+                progress.skipped(done)
             continue
         log(f"[{i}/{len(cells)}] {cell.id}: training")
+        if progress is not None:
+            progress.started()
         result = run_cell(cell, data.get(cell), run_dir, verbose=verbose)
         store.write_result(run_dir, result)
         statuses[result.status] += 1
         log(f"[{i}/{len(cells)}] {cell.id}: {headline(result)}")
+        if progress is not None:
+            progress.finished(result)
     for name, group in children.items():
         todo = [c for c in group if not store.is_done(run_dir, c.id)]
         resumed += len(group) - len(todo)
@@ -362,7 +378,10 @@ def run_suite(
         for cell in group:
             if not store.is_done(run_dir, cell.id):  # the child died before writing it
                 store.write_result(run_dir, _child_failure(cell, name, child))
-            statuses[store.read_result(store.cell_path(run_dir, cell.id)).status] += 1
+            done = store.read_result(store.cell_path(run_dir, cell.id))
+            statuses[done.status] += 1
+            if progress is not None:
+                (progress.finished if cell in todo else progress.skipped)(done)
     return RunSummary(run_dir, statuses, resumed, time.perf_counter() - t0)
 
 

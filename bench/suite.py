@@ -16,7 +16,7 @@ from typing import Any
 import datasets
 import models
 from bench import tasks, validate
-from bench.config import Experiment, ModelSpec, Suite, TrainConfig
+from bench.config import Experiment, ModelSpec, Resources, Suite, TrainConfig
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -159,9 +159,12 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
     Every value is type-checked (``bench.validate``) before a dataclass is built.
     """
     validate.check_table(data, SUITE_TYPES, source)
-    _only_keys(data, {"name", "description", "seeds", "train", "experiment", *AXES}, source)
+    allowed = {"name", "description", "seeds", "train", "experiment", "resources", *AXES}
+    _only_keys(data, allowed, source)
     validate.check_seeds(data.get("seeds", [0]), source)
     axes = {k: data[k] for k in AXES if k in data}
+    resources = data.get("resources", {})
+    _only_keys(resources, _fields(Resources), f"{source} [resources]")
     base_train = _train(data.get("train", {}), TrainConfig(), source)
     experiments = data.get("experiment", [])
     if not experiments:
@@ -181,6 +184,7 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
             _experiment(e, base_train, f"{source} experiment[{i}]", axes)
             for i, e in enumerate(experiments)
         ),
+        resources=Resources(**resources),
     )
 
 
