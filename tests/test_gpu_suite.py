@@ -63,7 +63,8 @@ def test_dry_run_prints_every_cell_with_hours_memory_and_a_total():
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert lines[0].startswith("suite gpu: 78 cells")
-    assert "400 TFLOP/s peak x 15% assumed utilization" in lines[1]
+    assert any("400 TFLOP/s peak x 15% assumed utilization" in ln for ln in lines[1:8])
+    assert any(ln.startswith("  experiment ") and "epochs=" in ln for ln in lines)  # the budget
     rows = [ln for ln in lines if ln.startswith("  asr-") or ln.startswith("  kws-")]
     assert len(rows) == 78
     assert re.match(r"total: 78 cells, [\d.]+ device-hours estimated; every cell fits", lines[-1])
