@@ -51,10 +51,12 @@ class TrainConfig:
     patience: int = 5
     gradient_interval: int = 50  # steps between gradient-flow recordings (bench.gradflow)
     steps_per_execution: int = 1  # training steps per compiled call (Keras compile)
-    # Keyword spotting: compute the log-mel features of the cell's corpus once and train the
-    # encoder on them (the saved model still takes raw audio; bench.tasks.kws). False: every
-    # step recomputes them inside the model. Speech recognition always trains on audio.
-    precompute_features: bool = False
+    # Keyword spotting: compute the log-mel features of the corpus once and train the encoder
+    # on them (the saved model still takes raw audio; bench.tasks.kws): training steps about
+    # 1.7-2x faster on a 2-core CPU (bench/benchmarks/frontend_ab.py). False: every step
+    # recomputes them inside the model (needed for waveform augmentation in the pipeline).
+    # Speech recognition always trains on audio.
+    precompute_features: bool = True
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs must be >= 1. Received: epochs={self.epochs}")

@@ -80,6 +80,18 @@ def test_features_are_per_clip_whatever_the_batch(data):
     np.testing.assert_allclose(feats[5:7], front(data.train.audio[5:7]), atol=1e-5)
 
 
+def test_features_are_computed_once_per_corpus(data, monkeypatch):
+    front, _ = frontend.split(models.build("tc-resnet8", num_classes=3, depth=1))
+    first = kws.features(front, data.val).audio
+    calls = []
+    monkeypatch.setattr(front, "predict", lambda *a, **k: calls.append(1))
+    assert kws.features(front, data.val).audio is first and not calls  # the cache
+    copy = dataclasses.replace(data.val, audio=data.val.audio.copy())
+    with pytest.raises(TypeError):  # another array, even with equal values: computed anew
+        kws.features(front, copy)
+    assert calls == [1]
+
+
 def test_training_on_features_gives_the_weights_training_on_audio_gives(outcomes):
     on_audio, on_features = outcomes
     a, b = on_audio.model.get_weights(), on_features.model.get_weights()
@@ -111,6 +123,7 @@ def test_the_saved_model_still_takes_raw_audio(outcomes, data, tmp_path):
     )  # fmt: skip
 
 
-def test_the_flag_is_typed():
+def test_the_flag_is_typed_and_on_by_default():
+    assert TrainConfig().precompute_features is True
     with pytest.raises(ValueError, match="precompute_features must be true or false"):
         dataclasses.replace(TrainConfig(), precompute_features="yes")

@@ -80,14 +80,28 @@ def setup(cell: Cell, data: KwsData) -> Setup:
     )
 
 
+# Features of the splits of the corpus in memory: (id of its audio array, mel bins) -> (that
+# array, its features). The runner shares one loaded corpus between its cells, so every cell of
+# a corpus after the first reuses them; holding the array keeps its id from being reused.
+_FEATURES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_FEATURES_KEPT = 4  # train and val of one corpus, at two mel settings
+
+
 def features(front: keras.Model, split: AudioSplit) -> AudioSplit:
     """``split`` with its clips replaced by their log-mel features ``[n, frames, mels]``.
 
     The front end has no weights and treats every clip alone (``models.frontend``), so these
-    are the features the model would compute from each clip inside a training step.
+    are the features the model would compute from each clip inside a training step. Computed
+    once per corpus in memory and process (``_FEATURES``), and the same for every cell.
     """
-    feats = front.predict(split.audio, batch_size=EVAL_BATCH, verbose=0)
-    return AudioSplit(np.asarray(feats, dtype=np.float32), split.labels, split.speakers)
+    key = (id(split.audio), int(front.output.shape[-1]))
+    cached = _FEATURES.get(key)
+    if cached is None or cached[0] is not split.audio:
+        feats = np.asarray(front.predict(split.audio, batch_size=EVAL_BATCH, verbose=0))
+        _FEATURES[key] = cached = (split.audio, feats.astype(np.float32, copy=False))
+        while len(_FEATURES) > _FEATURES_KEPT:
+            _FEATURES.pop(next(iter(_FEATURES)))
+    return AudioSplit(cached[1], split.labels, split.speakers)
 
 
 def validation_metrics(setup: Setup, data: KwsData, history) -> dict[str, Metric]:
