@@ -417,7 +417,12 @@ def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
     text = path.read_text()
     assert path == run_a / f"compare-{run_b.name}.html"
     assert "FAIL: 1 regression" in text and "REGRESSED" in text
-    assert worse[victim].id in text and "0.1000" in text
+    # two seeds per model point: accuracy is judged as the mean over them
+    before = results[victim].value("accuracy")
+    other = next(r for r in results if r.id == worse[victim].id[:-1] + "1").value("accuracy")
+    point = worse[victim].id.removesuffix("-s0")
+    assert f"{point} (mean of seeds 0, 1)" in text and f"{(0.1 + other) / 2:.4f}" in text
+    assert f"{(before + other) / 2:.4f}" in text
     assert 'id="differences"' in text and 'id="runs"' in text
     assert text.count("data:image/png;base64,") == 1
 
