@@ -127,3 +127,13 @@ def test_the_flag_is_typed_and_on_by_default():
     assert TrainConfig().precompute_features is True
     with pytest.raises(ValueError, match="precompute_features must be true or false"):
         dataclasses.replace(TrainConfig(), precompute_features="yes")
+
+
+def test_timing_cells_time_the_whole_model_on_audio(data):
+    from bench.tasks import timing
+
+    keras.utils.set_random_seed(0)
+    s = timing.setup(_cell(True), data)
+    assert s.model is s.served and s.model.input.shape == (None, None)
+    x, _ = next(iter(s.train))
+    assert x.shape[1:] == (SAMPLE_RATE,)
