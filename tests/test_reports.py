@@ -521,3 +521,17 @@ def test_task_sections_show_skip_gains_and_depth_steps_with_intervals(report):
     assert "what the skip connections buy in accuracy (residual − plain at the same depth, " in kws
     assert "depth vs depth and block vs block in accuracy" in kws
     assert "deeper is worse" in kws and "deeper is better" in kws
+
+
+def test_the_answer_reads_wer_the_right_way_round(tmp_path):
+    cells = []
+    for residual, wer in ((True, 0.30), (False, 0.50)):
+        r = make_asr_cell(3, residual, "sentences", wer=wer, cer=wer / 2)
+        errors = {"reference_words": 2000, "substitutions": 1, "deletions": 1, "insertions": 1}
+        cells.append(dataclasses.replace(r, evaluation={"errors": errors}))
+    text = html.write_report(write_run(tmp_path, cells)).read_text()
+    answer = text[text.index('<section id="answer"') : text.index("</section>")]
+    assert "Speech recognition: residual − plain wer (fraction, ↓)" in answer
+    # lower WER is better: residual − plain −0.200 means the skips help
+    assert "at 3 blocks: skips help at this budget (wer residual − plain -0.200, 95% CI [" in answer
+    assert "normal approximation over 2000 reference words" in answer
