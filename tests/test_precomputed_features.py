@@ -137,3 +137,18 @@ def test_timing_cells_time_the_whole_model_on_audio(data):
     assert s.model is s.served and s.model.input.shape == (None, None)
     x, _ = next(iter(s.train))
     assert x.shape[1:] == (SAMPLE_RATE,)
+
+
+def test_utilization_leaves_out_the_front_end_that_training_no_longer_runs(outcomes):
+    from bench import flops, speed
+
+    on_audio, on_features = outcomes
+    model = on_features.model
+    whole = flops.per_example(model, SAMPLE_RATE)
+    front, _ = frontend.split(model)
+    trunk = whole - flops.per_example(front, SAMPLE_RATE)
+    assert 0 < trunk < whole and on_features.speed.flops_per_example == whole
+    for outcome, counted in ((on_audio, whole), (on_features, trunk)):
+        s = outcome.speed
+        expected = speed.utilization(counted, s.train_samples_per_s, s.peak_gflops)
+        assert s.utilization == pytest.approx(expected)

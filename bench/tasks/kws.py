@@ -59,7 +59,7 @@ def setup(cell: Cell, data: KwsData) -> Setup:
     """
     cfg = cell.train
     model = build(cell, data)
-    trained, fed = model, data
+    front, trained, fed = None, model, data
     if cfg.precompute_features:
         front, trained = frontend.split(model)
         fed = dataclasses.replace(
@@ -77,6 +77,7 @@ def setup(cell: Cell, data: KwsData) -> Setup:
         probe_batches=probe_batches(fed, cfg.batch_size, cell.seed),
         example=data.test.audio[0],
         samples=data.test.audio.shape[1],
+        front_end=front,
     )
 
 
