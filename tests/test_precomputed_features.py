@@ -7,6 +7,7 @@ audio. Same seed, same data: the weights after training agree within float32 rou
 """
 
 import dataclasses
+import weakref
 
 import keras
 import numpy as np
@@ -90,6 +91,13 @@ def test_features_are_computed_once_per_corpus(data, monkeypatch):
     with pytest.raises(TypeError):  # another array, even with equal values: computed anew
         kws.features(front, copy)
     assert calls == [1]
+    # the cache does not keep a corpus alive
+    gone = np.ones((2, SAMPLE_RATE), np.float32)
+    monkeypatch.undo()
+    kws.features(front, AudioSplit(gone, np.zeros(2, np.int32), np.array(["a", "b"])))
+    ref = weakref.ref(gone)
+    del gone
+    assert ref() is None
 
 
 def test_training_on_features_gives_the_weights_training_on_audio_gives(outcomes):

@@ -7,6 +7,7 @@ best (early-stopped) weights.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 import keras
 import numpy as np
@@ -81,10 +82,11 @@ def setup(cell: Cell, data: KwsData) -> Setup:
     )
 
 
-# Features of the splits of the corpus in memory: (id of its audio array, mel bins) -> (that
-# array, its features). The runner shares one loaded corpus between its cells, so every cell of
-# a corpus after the first reuses them; holding the array keeps its id from being reused.
-_FEATURES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+# Features of the splits of the corpus in memory: (id of its audio array, mel bins) -> (a weak
+# reference to that array, its features). The runner shares one loaded corpus between its
+# cells, so every cell of a corpus after the first reuses them; the weak reference tells a
+# reused id from the same array and does not keep a corpus the runner has let go of alive.
+_FEATURES: dict[tuple[int, int], tuple[weakref.ref, np.ndarray]] = {}
 _FEATURES_KEPT = 4  # train and val of one corpus, at two mel settings
 
 
@@ -97,9 +99,9 @@ def features(front: keras.Model, split: AudioSplit) -> AudioSplit:
     """
     key = (id(split.audio), int(front.output.shape[-1]))
     cached = _FEATURES.get(key)
-    if cached is None or cached[0] is not split.audio:
+    if cached is None or cached[0]() is not split.audio:
         feats = np.asarray(front.predict(split.audio, batch_size=EVAL_BATCH, verbose=0))
-        _FEATURES[key] = cached = (split.audio, feats.astype(np.float32, copy=False))
+        _FEATURES[key] = cached = (weakref.ref(split.audio), feats.astype(np.float32, copy=False))
         while len(_FEATURES) > _FEATURES_KEPT:
             _FEATURES.pop(next(iter(_FEATURES)))
     return AudioSplit(cached[1], split.labels, split.speakers)
