@@ -121,6 +121,7 @@ def _run(task: Task, cell: Cell, data, log_dir: Path | None, verbose: int) -> Ou
         samples=setup.samples,
         jit_compile=setup.model.jit_compile,
         dtype=devices.compute_dtype(cell.precision),
+        front_end=setup.front_end,
     )
     metrics.update(speed_metrics)
     flow = recorder.table() if recorder else None

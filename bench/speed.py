@@ -224,6 +224,7 @@ def cell_speed(
     samples=None,
     jit_compile=None,
     dtype: str = "float32",
+    front_end: keras.Model | None = None,
 ) -> tuple[Speed, dict[str, Metric]]:
     """A trained cell's speed record and its headline speed metrics.
 
@@ -236,6 +237,9 @@ def cell_speed(
         samples: input samples per training example for the FLOP count (default: the example's).
         jit_compile: whether training ran XLA-compiled (default: ``model.jit_compile``).
         dtype: the cell's compute dtype: the calibration peak is measured in it.
+        front_end: the part of ``model`` computed once before training (precomputed
+            features), whose FLOPs the training steps do not spend: left out of the
+            utilization (``flops_per_example`` stays the served model's).
 
     Returns:
         ``(speed, metrics)``: the record's ``Speed`` and the speed metrics declared in
@@ -245,6 +249,9 @@ def cell_speed(
 
     peak = peak_gflops(dtype=dtype)
     per_example = flops.per_example(model, int(samples or len(example)))
+    trained = per_example
+    if front_end is not None:
+        trained -= flops.per_example(front_end, int(samples or len(example)))
     served = inference(model, example)
     rate = step_timing["train_samples_per_s"]
     record = Speed(
@@ -254,7 +261,7 @@ def cell_speed(
         step_seconds=step_timing["step_seconds"],
         latency_ms=served["latency_ms"],
         infer_samples_per_s=served["infer_samples_per_s"],
-        utilization=utilization(per_example, rate, peak),
+        utilization=utilization(trained, rate, peak),
         data_wait_share=step_timing["data_wait_share"],
         data_wait_method="pipeline probe at the median step",
         backend=keras.backend.backend(),

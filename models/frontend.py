@@ -14,6 +14,7 @@ import keras
 
 from datasets.base import SAMPLE_RATE
 
+FEATURES_LAYER = "log_mel_scale"  # the front end's last layer: its output is the features
 HOP = 160  # 10 ms
 WINDOW = 480  # 30 ms
 FFT = 512
@@ -38,7 +39,7 @@ def log_mel(audio, n_mels: int = 40):
     )(audio)
     x = keras.layers.Permute((2, 1), dtype="float32", name="frames_first")(x)
     return keras.layers.Rescaling(
-        scale=1 / 40, offset=1.0, dtype="float32", name="log_mel_scale"
+        scale=1 / 40, offset=1.0, dtype="float32", name=FEATURES_LAYER
     )(x)
 
 
@@ -50,3 +51,24 @@ def frames(samples):
 def audio_input(name: str = "audio"):
     """A variable-length raw-audio input (16 kHz float32)."""
     return keras.Input(shape=(None,), dtype="float32", name=name)
+
+
+def split(model):
+    """``(front end, trunk)`` of a model built on raw audio, sharing its layers and weights.
+
+    The front end maps raw audio to the log-mel features (it has no weights); the trunk maps
+    the features to the model's outputs. Training the trunk on precomputed features trains
+    ``model`` itself, which still takes raw audio (``trunk(front_end(audio)) == model(audio)``).
+
+    Raises:
+        ValueError: ``model`` has no log-mel front end (no layer named ``FEATURES_LAYER``).
+    """
+    try:
+        features = model.get_layer(FEATURES_LAYER).output
+    except ValueError as err:
+        raise ValueError(
+            f"model {model.name!r} has no log-mel front end (layer {FEATURES_LAYER!r})"
+        ) from err
+    front = keras.Model(model.input, features, name=f"{model.name}_front_end")
+    trunk = keras.Model(features, model.output, name=f"{model.name}_trunk")
+    return front, trunk

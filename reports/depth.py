@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from reports import plots, tables
+from reports import answer, plots, tables
 from reports.page import Context, Section, Table, Text, spread_block
 from results.record import CellResult
 
@@ -39,15 +39,8 @@ def depth_section(
         section.blocks.append(
             Table.from_frame(tables.format_summary(summ, headline, ctx.info), caption)
         )
-        gain = tables.skip_gain(summ, info.higher_is_better)
-        if len(gain):
-            section.blocks.append(
-                Table.from_frame(
-                    tables.format_gain(gain, headline, ctx.info),
-                    f"{experiment}: what the skip connections buy (mean {headline}, residual "
-                    "minus plain at the same depth)",
-                )
-            )
+        exp_results = [r for r in results if r.cell.experiment == experiment]
+        section.blocks.extend(answer.experiment_blocks(ctx, exp_results, headline, experiment))
     section.blocks.append(
         Table.from_frame(
             tables.format_cells(df, ctx.info), summary=f"every cell, seed by seed ({len(df)})"

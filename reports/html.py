@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from reports import asr, gradflow, kws, retrieval, speed
+from reports import answer, asr, gradflow, kws, retrieval, speed
 from reports.depth import depth_section
 from reports.page import Context, Pre, Section, Table, Text
 from results import provenance, store
@@ -152,8 +152,8 @@ RUN_SECTIONS: list[Callable[[Context], Section | None]] = [
 
 
 def build_sections(ctx: Context) -> list[Section]:
-    """Task sections (in order of first appearance), then the run-wide ones."""
-    sections = []
+    """The answer, the task sections (in order of first appearance), then the run-wide ones."""
+    sections = [answer.section(ctx)]
     for task in ctx.tasks():
         if task in TASK_SECTIONS:
             section = TASK_SECTIONS[task](ctx, task)

@@ -111,8 +111,9 @@ def spread_block(df: pd.DataFrame, info: dict, metrics: list[str] | None = None,
     spread = tables.seed_spread(df, metrics)
     if spread.empty:
         return Text(
-            f"Seed spread{what}: not measured, no model point finished with two or more seeds "
-            "(run more seeds to see how far a number moves between them)."
+            f"One seed per model point{what}: how far a number moves between seeds is unknown, "
+            "so a difference between two cells here is a hint, not a finding (the intervals "
+            "are the test set's only); run three or more seeds to measure the seed spread."
         )
     return Table.from_frame(
         tables.format_spread(spread, info),

@@ -12,7 +12,7 @@ beside accuracy and WER in the task sections.
 
 from __future__ import annotations
 
-from reports import plots, tables
+from reports import answer, plots, tables
 from reports.page import Context, Section, Table, Text, spread_block
 from results.record import CellResult
 
@@ -31,15 +31,8 @@ def _summary_tables(ctx: Context, task: str, metric: str, beside: str, what: str
                 f"{experiment}: {what} ({metric}) beside {beside}, over seeds per model and depth",
             )
         )
-        info = tables.info_for(ctx.info, metric)
-        gain = tables.skip_gain(summ, info.higher_is_better)
-        if len(gain):
-            out.append(
-                Table.from_frame(
-                    tables.format_gain(gain, metric, ctx.info),
-                    f"{experiment}: what the skip connections buy in {metric}",
-                )
-            )
+        results = [r for r in ctx.task_results(task) if r.cell.experiment == experiment]
+        out.extend(answer.experiment_blocks(ctx, results, metric, experiment))
     return out
 
 

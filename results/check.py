@@ -25,11 +25,13 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import math
+import re
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from results import noise, store
+from results import noise, stats, store
 from results.metrics import Metric
 from results.record import CellResult
 
@@ -136,7 +138,14 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
     suite = store.read_json(suite_path) if suite_path.exists() else {}
     cells, used = {}, {}
     for r in results:
-        entry: dict = {"status": r.status, "peak_gflops": _peak(r), "metrics": {}, "noise": {}}
+        entry: dict = {
+            "status": r.status,
+            "peak_gflops": _peak(r),
+            "point": point_label(r),
+            "seed": r.cell.seed,
+            "metrics": {},
+            "noise": {},
+        }
         measured = noise.intervals(r) if r.ok else {}
         for name, m in r.metrics.items():
             tol = tolerance_for(name, m.unit, tolerances)
@@ -167,7 +176,13 @@ COMPARED = ("accuracy", "macro_f1", "qbe_map", "wer", "wer_lm", "std_map")
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """Residual − plain of one metric at one model point and seed, with its 95% interval."""
+    """Residual − plain of one metric at one model point, with its 95% interval.
+
+    With one seed, ``residual`` and ``plain`` are the two cells' ids and the interval is the
+    test set's (paired bootstrap). With several, they name the model points, ``pairs`` holds
+    the (residual, plain) cell ids seed by seed, and ``difference`` is the mean of the per-seed
+    differences with its t-interval over the seeds.
+    """
 
     residual: str
     plain: str
@@ -175,6 +190,10 @@ class Comparison:
     difference: float
     halfwidth: float
     method: str
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:  # JSON gives lists
+        object.__setattr__(self, "pairs", tuple(tuple(p) for p in self.pairs))
 
     @property
     def decisive(self) -> bool:
@@ -182,29 +201,46 @@ class Comparison:
         return abs(self.difference) > self.halfwidth
 
 
-def _pairs(results: list[CellResult]) -> list[tuple[CellResult, CellResult]]:
-    """(residual, plain) cells that differ in nothing but the skip connections."""
+def point_label(r: CellResult) -> str:
+    """A cell's model point as a label: its id without the seed suffix."""
+    return re.sub(r"-s\d+$", "", r.id)
 
-    def key(r: CellResult):
-        c = r.cell
-        return (c.experiment, c.task, c.dataset, c.preset, c.depth, c.width, c.block, c.seed,
-                c.backend, c.jit_compile)  # fmt: skip
 
-    plain = {key(r): r for r in results if r.ok and not r.cell.residual}
-    return [(r, plain[key(r)]) for r in results if r.ok and r.cell.residual and key(r) in plain]
+def _pairs(results: list[CellResult]) -> list[tuple[dict, dict]]:
+    """(residual, plain) model points, as ``{seed: cell}``, that differ only in the skips."""
+    points = stats.by_point(results)
+    out = []
+    for key, cells in points.items():
+        d = dict(key)
+        plain = tuple((k, False if k == "residual" else v) for k, v in key)
+        if d["residual"] and plain in points:
+            out.append((cells, points[plain]))
+    return out
 
 
 def comparisons(results: list[CellResult]) -> list[Comparison]:
-    """Every residual − plain difference of the ``COMPARED`` metrics that has an interval."""
+    """Every residual − plain difference of the ``COMPARED`` metrics that has an interval:
+    paired by seed over the seeds both points have (t-interval) when there are two or more,
+    else one seed's per-example paired bootstrap."""
     out = []
     for res, plain in _pairs(results):
+        shared = [s for s in res if s in plain]
         for name in COMPARED:
-            found = noise.difference(res, plain, name)
-            if found is not None:
-                diff, interval = found
+            found = stats.paired_difference(res, plain, name)
+            if found is None or found.halfwidth is None:
+                continue
+            if found.n >= 2:
+                used = [s for s in shared if name in res[s].metrics and name in plain[s].metrics]
+                pairs = tuple((res[s].id, plain[s].id) for s in used)
+                first = res[used[0]]
                 out.append(
-                    Comparison(res.id, plain.id, name, diff, interval.halfwidth, interval.method)
-                )
+                    Comparison(point_label(first), point_label(plain[used[0]]), name,
+                               found.value, found.halfwidth, found.method, pairs)
+                )  # fmt: skip
+            else:
+                r, p = res[shared[0]], plain[shared[0]]
+                method = found.method.removeprefix("one seed, ")
+                out.append(Comparison(r.id, p.id, name, found.value, found.halfwidth, method))
     return out
 
 
@@ -253,6 +289,8 @@ class BaselineCell:
     peak_gflops: float | None
     metrics: Mapping[str, Metric]
     noise: Mapping[str, noise.Interval] = dataclasses.field(default_factory=dict)
+    point: str | None = None  # the cell's model point (id without seed); absent in older files
+    seed: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +311,8 @@ def parse_baseline(data: Mapping[str, Any]) -> Baseline:
             entry["peak_gflops"],
             {name: Metric(**m) for name, m in entry["metrics"].items()},
             {name: noise.Interval(**i) for name, i in (entry.get("noise") or {}).items()},
+            entry.get("point"),
+            entry.get("seed"),
         )
         for cell_id, entry in data["cells"].items()
     }
@@ -296,6 +336,7 @@ class Row:
     unit: str
     verdict: str  # ok, better, REGRESSED, MISSING, FAILED (cell not ok), new
     note: str = ""
+    scope: str = "cell"  # "mean": a mean over the seeds of one model point
 
     @property
     def failed(self) -> bool:
@@ -329,10 +370,15 @@ def judge(base: float, now: float, higher: bool, tol: Tolerance) -> str:
 
 
 def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
-    """Judge every (cell, metric) of ``baseline`` against the run's ``results``."""
+    """Judge every (cell, metric) of ``baseline`` against the run's ``results``.
+
+    Quality metrics of a model point the baseline has with several seeds are judged once, as
+    the mean over the seeds (``mean_rows``); everything else cell by cell.
+    """
     base_run = parse_baseline(baseline)
     by_id = {r.id: r for r in results}
     rows: list[Row] = []
+    means, covered = mean_rows(base_run, by_id)
     for cell_id, base in base_run.cells.items():
         result = by_id.get(cell_id)
         if result is None:
@@ -346,7 +392,9 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
                 Row(cell_id, "(cell)", None, None, "", "FAILED", f"{result.status} {detail}")
             )
             continue
-        rows += _metric_rows(cell_id, base, result, base_run.tolerances)
+        skip = {name for c, name in covered if c == cell_id}
+        rows += _metric_rows(cell_id, base, result, base_run.tolerances, skip)
+    rows += means
     rows += suite_speed(rows, base_run)
     rows += comparison_rows(base_run, results)
     for cell_id in sorted(by_id.keys() - base_run.cells.keys()):
@@ -354,12 +402,91 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
     return rows
 
 
+def seed_groups(baseline: Baseline, by_id: Mapping[str, CellResult]) -> dict[str, dict[int, str]]:
+    """Model points the baseline has with two or more ok seeds: point -> {seed: cell id}.
+
+    The point and seed come from the baseline (format 2 files written since they were
+    recorded), else from the run's record of the same cell.
+    """
+    groups: dict[str, dict[int, str]] = {}
+    for cell_id, base in baseline.cells.items():
+        point, seed = base.point, base.seed
+        if point is None and cell_id in by_id:
+            point, seed = point_label(by_id[cell_id]), by_id[cell_id].cell.seed
+        if point is not None and seed is not None and base.status == "ok":
+            groups.setdefault(point, {})[seed] = cell_id
+    return {p: g for p, g in groups.items() if len(g) >= 2}
+
+
+def mean_rows(
+    baseline: Baseline, by_id: Mapping[str, CellResult]
+) -> tuple[list[Row], set[tuple[str, str]]]:
+    """Quality metrics judged as means over the seeds of a model point, and the (cell, metric)
+    pairs they cover (not judged again cell by cell).
+
+    The baseline's mean over the seeds the run also finished is compared with the run's mean
+    over the same seeds. The tolerance is the 95% t half-width of the baseline's mean over
+    those seeds, at least the cells' test-set noise (or the table's tolerance) divided by
+    the square root of the number of seeds, so seeds that happened to agree do not make the
+    gate fail on a single flipped example.
+    """
+    rows, covered = [], set()
+    for point, seeds in seed_groups(baseline, by_id).items():
+        names = dict.fromkeys(n for cid in seeds.values() for n in baseline.cells[cid].metrics)
+        for name in names:
+            tol = _tolerance(name, baseline, seeds)
+            if tol is None or tol.kind != "absolute":
+                continue
+            used = [
+                s for s, cid in sorted(seeds.items())
+                if name in baseline.cells[cid].metrics and cid in by_id and by_id[cid].ok
+                and by_id[cid].value(name) is not None
+            ]  # fmt: skip
+            if len(used) < 2:
+                continue  # judged cell by cell (missing cells fail there)
+            cells = [baseline.cells[seeds[s]] for s in used]
+            metric = cells[0].metrics[name]
+            base = stats.mean_interval([c.metrics[name].value for c in cells])
+            now = statistics.fmean([float(by_id[seeds[s]].value(name)) for s in used])
+            measured = [c.noise[name].halfwidth for c in cells if name in c.noise]
+            per_cell = (
+                math.sqrt(sum(h * h for h in measured) / len(measured))
+                if len(measured) == len(cells)
+                else tol.value
+            )
+            floor = per_cell / math.sqrt(len(used))
+            half = max(base.halfwidth, floor)
+            note = f"±{half:.3g} (95% t-interval of the baseline's mean over {len(used)} seeds"
+            if half > base.halfwidth:
+                note += f", floored at {floor:.3g}: test-set noise/√n"
+            note += ")"
+            verdict = judge(base.value, now, metric.higher_is_better, Tolerance("absolute", half))
+            label = f"{point} (mean of seeds {', '.join(map(str, used))})"
+            rows.append(Row(label, name, base.value, now, metric.unit, verdict, note, "mean"))
+            covered.update((seeds[s], name) for s in used)
+    return rows, covered
+
+
+def _tolerance(name: str, baseline: Baseline, seeds: Mapping[int, str]) -> Tolerance | None:
+    if name in baseline.tolerances:
+        return baseline.tolerances[name]
+    unit = next(baseline.cells[c].metrics[name].unit for c in seeds.values()
+                if name in baseline.cells[c].metrics)  # fmt: skip
+    return tolerance_for(name, unit)
+
+
 def _metric_rows(
-    cell_id: str, base: BaselineCell, result: CellResult, tolerances: Mapping[str, Tolerance]
+    cell_id: str,
+    base: BaselineCell,
+    result: CellResult,
+    tolerances: Mapping[str, Tolerance],
+    skip: set[str] = frozenset(),
 ) -> list[Row]:
-    """The rows of one cell present in both the baseline and the run."""
+    """The rows of one cell present in both the baseline and the run (but ``skip``)."""
     rows = []
     for name, b in base.metrics.items():
+        if name in skip:
+            continue
         tol = tolerances[name] if name in tolerances else tolerance_for(name, b.unit)
         if tol is None:
             continue
@@ -389,16 +516,27 @@ def comparison_rows(baseline: Baseline, results: list[CellResult]) -> list[Row]:
     by_id = {r.id: r for r in results}
     rows = []
     for c in baseline.comparisons:
-        res, plain = by_id.get(c.residual), by_id.get(c.plain)
-        label = f"{c.residual} − plain"
         name = f"Δ {c.metric}"
-        if res is None or plain is None or not (res.ok and plain.ok):
-            continue  # the cells' own rows already fail
-        if c.metric not in res.metrics or c.metric not in plain.metrics:
-            rows.append(Row(label, name, c.difference, None, "", "MISSING", "not recorded"))
-            continue
-        now = res.metrics[c.metric].value - plain.metrics[c.metric].value
         interval = f"baseline ±{c.halfwidth:.3g} (95% CI, {c.method})"
+        if c.pairs:
+            label = f"{c.residual} − plain (mean of seeds)"
+            found = _paired_now(c, by_id)
+            if found is None:
+                continue  # the cells' own rows already fail
+            now, n = found
+            if n is None:
+                rows.append(Row(label, name, c.difference, None, "", "MISSING", "not recorded"))
+                continue
+            interval += f", now over {n} seeds"
+        else:
+            label = f"{c.residual} − plain"
+            res, plain = by_id.get(c.residual), by_id.get(c.plain)
+            if res is None or plain is None or not (res.ok and plain.ok):
+                continue  # the cells' own rows already fail
+            if c.metric not in res.metrics or c.metric not in plain.metrics:
+                rows.append(Row(label, name, c.difference, None, "", "MISSING", "not recorded"))
+                continue
+            now = res.metrics[c.metric].value - plain.metrics[c.metric].value
         if not c.decisive:
             rows.append(Row(label, name, c.difference, now, "", "ok", interval + ", CI spans 0"))
         elif now * c.difference > 0:
@@ -408,6 +546,23 @@ def comparison_rows(baseline: Baseline, results: list[CellResult]) -> list[Row]:
                 Row(label, name, c.difference, now, "", "REGRESSED", interval + ", SIGN REVERSED")
             )
     return rows
+
+
+def _paired_now(c: Comparison, by_id: Mapping[str, CellResult]):
+    """The run's mean residual − plain over the baseline's seed pairs it finished:
+    ``(mean, n)``, ``(None, None)`` when no finished pair recorded the metric, None when a
+    pair's cell is missing or failed (its own rows fail)."""
+    diffs = []
+    for res_id, plain_id in c.pairs:
+        res, plain = by_id.get(res_id), by_id.get(plain_id)
+        if res is None or plain is None or not (res.ok and plain.ok):
+            return None
+        a, b = res.value(c.metric), plain.value(c.metric)
+        if a is not None and b is not None:
+            diffs.append(a - b)
+    if not diffs:
+        return None, None
+    return statistics.fmean(diffs), len(diffs)
 
 
 def suite_speed(rows: list[Row], baseline: Baseline) -> list[Row]:
@@ -510,10 +665,14 @@ def format_table(rows: list[Row], only_failed: bool = False) -> str:
 def verdict_line(rows: list[Row]) -> str:
     failed = [r for r in rows if r.failed]
     compared = {r.cell for r in rows if r.metric.startswith("Δ ")}
-    cells = len({r.cell for r in rows} - {SUITE_ROW} - compared)
+    means = {r.cell for r in rows if r.scope == "mean"}
+    cells = len({r.cell for r in rows} - {SUITE_ROW} - compared - means)
     if failed:
-        bad = len({r.cell for r in failed} - {SUITE_ROW} - compared)
+        bad = len({r.cell for r in failed} - {SUITE_ROW} - compared - means)
         where = f"{bad} of {cells} cells"
+        bad_means = len({r.cell for r in failed} & means)
+        if bad_means:
+            where += f" and {bad_means} mean(s) over seeds"
         if any(r.cell == SUITE_ROW for r in failed):
             where += " and the suite's speed"
         reversed_ = sum(r.cell in compared for r in failed)

@@ -87,3 +87,86 @@ def test_the_check_warns_when_package_versions_differ():
     )
     (line,) = check.version_warnings(old, [r])
     assert "keras 3.15.1" in line and "3.5.0" in line
+
+
+# ---- several seeds: means over seeds, residual − plain paired by seed --------------------------
+
+
+def _seeded(residual: bool, seed: int, acc: float, depth: int = 3) -> CellResult:
+    kind = "res" if residual else "plain"
+    info = cell_info(
+        f"kws-x-tc-resnet8-d{depth}-{kind}-s{seed}", residual=residual, depth=depth, seed=seed
+    )
+    return CellResult(
+        info,
+        "ok",
+        metrics={"accuracy": Metric.of("accuracy", acc), "params": Metric.of("params", 1000)},
+    )
+
+
+RES = [0.80, 0.81, 0.82]  # mean 0.81, sd 0.01: t half-width 4.303 * 0.01 / sqrt(3) = 0.02484
+PLAIN = [0.70, 0.72, 0.71]
+
+
+def _seeded_run(tmp_path, name, res=RES, plain=PLAIN):
+    cells = [_seeded(True, s, a) for s, a in enumerate(res)]
+    cells += [_seeded(False, s, a) for s, a in enumerate(plain)]
+    return check.store.read_results(_run(tmp_path, name, cells))
+
+
+def test_a_baseline_with_seeds_is_checked_by_means_over_seeds(tmp_path):
+    baseline = check.make_baseline(_base(tmp_path))
+    entry = baseline["cells"]["kws-x-tc-resnet8-d3-res-s1"]
+    assert entry["point"] == "kws-x-tc-resnet8-d3-res" and entry["seed"] == 1
+    rows = check.compare(baseline, _seeded_run(tmp_path, "same"))
+    assert not any(r.failed for r in rows), check.format_table(rows)
+    means = {r.cell: r for r in rows if r.scope == "mean"}
+    mean = means["kws-x-tc-resnet8-d3-res (mean of seeds 0, 1, 2)"]
+    assert mean.metric == "accuracy" and abs(mean.baseline - 0.81) < 1e-9
+    assert "±0.0248 (95% t-interval of the baseline's mean over 3 seeds" in mean.note
+    # accuracy is judged once per point, params still cell by cell
+    per_cell = {(r.cell, r.metric) for r in rows if r.scope == "cell"}
+    assert ("kws-x-tc-resnet8-d3-res-s0", "accuracy") not in per_cell
+    assert ("kws-x-tc-resnet8-d3-res-s0", "params") in per_cell
+    assert "PASS" in check.verdict_line(rows) and "over 6 cells" in check.verdict_line(rows)
+
+
+def _base(tmp_path):
+    cells = [_seeded(True, s, a) for s, a in enumerate(RES)]
+    cells += [_seeded(False, s, a) for s, a in enumerate(PLAIN)]
+    return _run(tmp_path, "base", cells)
+
+
+def test_the_mean_catches_a_drop_that_no_single_cell_shows_and_forgives_one_bad_seed(tmp_path):
+    baseline = check.make_baseline(_base(tmp_path))
+    # every seed 0.03 worse: each cell within the old ±0.03, the mean beyond its ±0.0248
+    worse = _seeded_run(tmp_path, "worse", res=[a - 0.03 for a in RES])
+    rows = check.compare(baseline, worse)
+    (bad,) = [r for r in rows if r.failed]
+    assert bad.scope == "mean" and bad.verdict == "REGRESSED"
+    assert "1 mean(s) over seeds" in check.verdict_line(rows)
+    # one seed 0.05 worse, the others as before: the mean moves 0.0167, within its interval
+    one = _seeded_run(tmp_path, "one", res=[RES[0] - 0.05, *RES[1:]])
+    assert not any(r.failed for r in check.compare(baseline, one))
+
+
+def test_residual_minus_plain_is_paired_by_seed_and_its_sign_guarded(tmp_path):
+    baseline = check.make_baseline(_base(tmp_path))
+    (comp,) = [c for c in baseline["comparisons"] if c["metric"] == "accuracy"]
+    # per-seed differences 0.10, 0.09, 0.11: mean 0.10, sd 0.01, half-width 0.02484
+    assert abs(comp["difference"] - 0.10) < 1e-9 and abs(comp["halfwidth"] - 0.024843) < 1e-5
+    assert comp["method"] == "paired by seed, t-interval over 3" and len(comp["pairs"]) == 3
+    reversed_ = _seeded_run(tmp_path, "rev", res=PLAIN, plain=RES)
+    rows = check.compare(baseline, reversed_)
+    delta = [r for r in rows if r.metric == "Δ accuracy"]
+    assert len(delta) == 1 and delta[0].failed and "SIGN REVERSED" in delta[0].note
+    assert delta[0].cell == "kws-x-tc-resnet8-d3-res − plain (mean of seeds)"
+    assert abs(delta[0].now + 0.10) < 1e-9 and "now over 3 seeds" in delta[0].note
+
+
+def test_an_older_baseline_without_points_is_grouped_by_the_run(tmp_path):
+    baseline = check.make_baseline(_base(tmp_path))
+    for entry in baseline["cells"].values():
+        del entry["point"], entry["seed"]
+    worse = _seeded_run(tmp_path, "worse", res=[a - 0.03 for a in RES])
+    assert [r.scope for r in check.compare(baseline, worse) if r.failed] == ["mean"]

@@ -382,7 +382,8 @@ def test_seed_spread_is_stated_for_every_metric_with_several_seeds(run, report, 
     _, text = report
     assert "Seed spread" in text and "0.019" in text
     one_seed = write_run(tmp_path, [make_cell("tc-resnet8", 1, True, 0)])
-    assert "Seed spread: not measured" in html.write_report(one_seed).read_text()
+    text = html.write_report(one_seed).read_text()
+    assert "One seed per model point" in text and "Seed spread: not measured" not in text
 
 
 def test_retrieval_section_shows_qbe_and_std_metrics(tmp_path):
@@ -416,7 +417,12 @@ def test_compare_page_judges_run_a_against_run_b(tmp_path, run):
     text = path.read_text()
     assert path == run_a / f"compare-{run_b.name}.html"
     assert "FAIL: 1 regression" in text and "REGRESSED" in text
-    assert worse[victim].id in text and "0.1000" in text
+    # two seeds per model point: accuracy is judged as the mean over them
+    before = results[victim].value("accuracy")
+    other = next(r for r in results if r.id == worse[victim].id[:-1] + "1").value("accuracy")
+    point = worse[victim].id.removesuffix("-s0")
+    assert f"{point} (mean of seeds 0, 1)" in text and f"{(0.1 + other) / 2:.4f}" in text
+    assert f"{(before + other) / 2:.4f}" in text
     assert 'id="differences"' in text and 'id="runs"' in text
     assert text.count("data:image/png;base64,") == 1
 
@@ -481,3 +487,51 @@ def test_degradation_plot_keeps_presets_of_one_family_apart(monkeypatch):
     assert gradflow.degradation(df).startswith(b"\x89PNG")
     # loss: one panel per preset; accuracy: only the classifier has one
     assert drawn == [{"tc-resnet8"}, {"tc-resnet8-ctc"}, {"tc-resnet8"}]
+
+
+def test_the_answer_comes_first_paired_by_seed_with_intervals(run, report):
+    _, text = report
+    sections = re.findall(r'<section id="([^"]+)"', text)
+    assert sections[0] == "answer"
+    answer = text[text.index('<section id="answer"') : text.index("</section>")]
+    # residual − plain = 0.15 * depth on both seeds: sd 0, so the interval is the point itself
+    assert "tc-resnet8 at 2 blocks: skips help at this budget (accuracy residual − plain +0.300, " \
+        "95% CI [+0.300, +0.300] over 2 seeds, paired by seed)" in answer
+    # the diverged plain seed leaves depth 3 of tc-resnet8 with one shared seed: a hint
+    assert re.search(r"tc-resnet8 at 3 blocks: skips help at this budget \(accuracy residual "
+                     r"− plain \+0\.450, 95% CI \[[^]]+\], one seed: the test set&#39;s noise "
+                     r"only, so a hint, not a finding\)", answer)  # fmt: skip
+    assert "residual, 3 blocks: 0.960 ± 0.013 sd" in answer  # res8-narrow: 0.95 and 0.969
+    assert "residual, 3 blocks: 0.900</td>" in answer  # tc-resnet8: only the seed both have
+    assert "One seed per model point" not in answer  # this run has two seeds
+
+
+def test_a_one_seed_run_says_its_answer_is_a_hint(tmp_path):
+    cells = [make_cell("tc-resnet8", d, r, 0) for d in (1, 2) for r in (True, False)]
+    text = html.write_report(write_run(tmp_path, cells)).read_text()
+    answer = text[text.index('<section id="answer"') : text.index("</section>")]
+    assert "one seed per model point" in answer.lower() and "hint, not a finding" in answer
+    assert "at 1 block: no detectable difference at this budget" in answer
+
+
+def test_task_sections_show_skip_gains_and_depth_steps_with_intervals(report):
+    _, text = report
+    kws = text[text.index('<section id="kws"') :]
+    kws = kws[: kws.index("</section>")]
+    assert "what the skip connections buy in accuracy (residual − plain at the same depth, " in kws
+    assert "depth vs depth and block vs block in accuracy" in kws
+    assert "deeper is worse" in kws and "deeper is better" in kws
+
+
+def test_the_answer_reads_wer_the_right_way_round(tmp_path):
+    cells = []
+    for residual, wer in ((True, 0.30), (False, 0.50)):
+        r = make_asr_cell(3, residual, "sentences", wer=wer, cer=wer / 2)
+        errors = {"reference_words": 2000, "substitutions": 1, "deletions": 1, "insertions": 1}
+        cells.append(dataclasses.replace(r, evaluation={"errors": errors}))
+    text = html.write_report(write_run(tmp_path, cells)).read_text()
+    answer = text[text.index('<section id="answer"') : text.index("</section>")]
+    assert "Speech recognition: residual − plain wer (fraction, ↓)" in answer
+    # lower WER is better: residual − plain −0.200 means the skips help
+    assert "at 3 blocks: skips help at this budget (wer residual − plain -0.200, 95% CI [" in answer
+    assert "normal approximation over 2000 reference words" in answer

@@ -35,6 +35,9 @@ class Setup:
         samples: input samples per training example, for the FLOP count (None: the example's).
         timed_steps: train exactly this many steps (one epoch, no validation) and skip
             evaluation: a timing cell. None: train the cell's budget with early stopping.
+        front_end: the part of ``served`` whose outputs ``model`` trains on, computed once
+            before training (precomputed features), or None: its FLOPs are not counted in the
+            training utilization.
     """
 
     model: keras.Model
@@ -49,6 +52,7 @@ class Setup:
     example: np.ndarray
     samples: int | None = None
     timed_steps: int | None = None
+    front_end: keras.Model | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,9 @@ best (early-stopped) weights.
 
 from __future__ import annotations
 
+import dataclasses
+import weakref
+
 import keras
 import numpy as np
 
@@ -15,6 +18,7 @@ from bench.config import Cell
 from bench.tasks.base import Evaluation, Setup
 from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
+from models import frontend
 from results.metrics import Metric
 
 DATA_KIND = "kws"
@@ -47,21 +51,60 @@ def check_model(preset: str) -> None:
 
 
 def setup(cell: Cell, data: KwsData) -> Setup:
-    """The classifier, shuffled training batches, cross-entropy and the probe's batches."""
+    """The classifier, shuffled training batches, cross-entropy and the probe's batches.
+
+    With ``train.precompute_features`` the log-mel features of the training and validation
+    clips are computed once, here, and ``fit`` trains the model's trunk on them
+    (``models.frontend.split``: the same layers and weights); the served model, evaluated on
+    test and saved, still takes raw audio.
+    """
     cfg = cell.train
     model = build(cell, data)
+    front, trained, fed = None, model, data
+    if cfg.precompute_features:
+        front, trained = frontend.split(model)
+        fed = dataclasses.replace(
+            data, train=features(front, data.train), val=features(front, data.val)
+        )
     return Setup(
-        model=model,
+        model=trained,
         served=model,
-        train=batches(data.train, cfg.batch_size, shuffle_seed=cell.seed),
-        val=batches(data.val, EVAL_BATCH),
+        train=batches(fed.train, cfg.batch_size, shuffle_seed=cell.seed),
+        val=batches(fed.val, EVAL_BATCH),
         steps_per_epoch=int(np.ceil(len(data.train) / cfg.batch_size)),
         loss=LOSS,
         metrics=["accuracy"],
         probe_loss=lambda x, y, p: LOSS(y, p),
-        probe_batches=probe_batches(data, cfg.batch_size, cell.seed),
+        probe_batches=probe_batches(fed, cfg.batch_size, cell.seed),
         example=data.test.audio[0],
+        samples=data.test.audio.shape[1],
+        front_end=front,
     )
+
+
+# Features of the splits of the corpus in memory: (id of its audio array, mel bins) -> (a weak
+# reference to that array, its features). The runner shares one loaded corpus between its
+# cells, so every cell of a corpus after the first reuses them; the weak reference tells a
+# reused id from the same array and does not keep a corpus the runner has let go of alive.
+_FEATURES: dict[tuple[int, int], tuple[weakref.ref, np.ndarray]] = {}
+_FEATURES_KEPT = 4  # train and val of one corpus, at two mel settings
+
+
+def features(front: keras.Model, split: AudioSplit) -> AudioSplit:
+    """``split`` with its clips replaced by their log-mel features ``[n, frames, mels]``.
+
+    The front end has no weights and treats every clip alone (``models.frontend``), so these
+    are the features the model would compute from each clip inside a training step. Computed
+    once per corpus in memory and process (``_FEATURES``), and the same for every cell.
+    """
+    key = (id(split.audio), int(front.output.shape[-1]))
+    cached = _FEATURES.get(key)
+    if cached is None or cached[0]() is not split.audio:
+        feats = np.asarray(front.predict(split.audio, batch_size=EVAL_BATCH, verbose=0))
+        _FEATURES[key] = cached = (weakref.ref(split.audio), feats.astype(np.float32, copy=False))
+        while len(_FEATURES) > _FEATURES_KEPT:
+            _FEATURES.pop(next(iter(_FEATURES)))
+    return AudioSplit(cached[1], split.labels, split.speakers)
 
 
 def validation_metrics(setup: Setup, data: KwsData, history) -> dict[str, Metric]:

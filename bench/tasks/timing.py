@@ -31,9 +31,15 @@ def check_model(preset: str) -> None:
 
 
 def setup(cell: Cell, data: KwsData) -> Setup:
-    """The keyword classifier's setup, without validation or probe, for timed steps only."""
+    """The keyword classifier's setup, without validation or probe, for timed steps only.
+
+    Timed steps are of the whole model on raw audio (``precompute_features`` off): the speed
+    of the model as served, comparable across backends, and no corpus-wide feature pass for a
+    few steps.
+    """
+    on_audio = dataclasses.replace(cell.train, precompute_features=False)
     return dataclasses.replace(
-        kws.setup(cell, data),
+        kws.setup(dataclasses.replace(cell, train=on_audio), data),
         val=None,
         probe_loss=None,
         probe_batches=[],
