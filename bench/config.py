@@ -56,7 +56,7 @@ class TrainConfig:
     # 1.7-2x faster on a 2-core CPU (bench/benchmarks/frontend_ab.py). False: every step
     # recomputes them inside the model (needed for waveform augmentation in the pipeline).
     # Speech recognition always trains on audio.
-    precompute_features: bool = True
+    precompute_features: bool = False  # on: train the trunk on log-mel computed once (kws)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs must be >= 1. Received: epochs={self.epochs}")
