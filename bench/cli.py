@@ -39,7 +39,20 @@ def _budget(train) -> str:
         f"epochs={train.epochs} batch_size={train.batch_size} "
         f"learning_rate={train.learning_rate:g} warmup_epochs={train.warmup_epochs:g} "
         f"patience={train.patience}"
+        + (f" init_from={train.init_from}" if train.init_from else "")
+        + (" augment=" + _augment_line(train.augment) if train.augment else "")
     )
+
+
+def _augment_line(augment) -> str:
+    """The non-default augmentation options, ``key=value`` joined by commas."""
+    default = type(augment)()
+    changed = [
+        f"{f}={getattr(augment, f)}"
+        for f in ("time_shift_ms", "noise_prob", "noise_dir", "speed", "time_masks", "freq_masks")
+        if getattr(augment, f) != getattr(default, f)
+    ]
+    return ",".join(changed).replace(" ", "") or "none"
 
 
 def _check_cache_dir(cache_dir: Path | None) -> None:
