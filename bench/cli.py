@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 import tomllib
 import warnings
 from pathlib import Path
@@ -268,6 +269,14 @@ def cmd_list(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, wrapped without breaking names at their hyphens (``fsdd-speakers``)."""
+
+    def _split_lines(self, text, width):
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -287,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a suite (resumes an existing --out directory)",
         description="Expand a suite into cells and train each; every finished "
         "cell is saved at once, so re-running with the same --out resumes.",
+        formatter_class=_HelpFormatter,
     )
     run.add_argument(
         "--suite",
