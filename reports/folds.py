@@ -64,16 +64,17 @@ def section(ctx: Context) -> Section | None:
     for column in shown.columns[4:]:
         if column == "folds":
             continue
-        shown[column] = [
-            "–" if pd.isna(v) else f"{v:.3f}" for v in shown[column]
-        ]  # one fold has no sd
-    best = table.loc[table["mean"].idxmax()]
+        # a speaker without a finished cell, and the sd of one fold, show as a dash
+        shown[column] = ["–" if pd.isna(v) else f"{v:.3f}" for v in shown[column]]
+    complete = table[table["folds"] == table["folds"].max()]  # a 1-fold mean is no answer
+    best = complete.loc[complete["mean"].idxmax()]
     sec = Section("folds", "Held-out speakers (leave-one-speaker-out)")
     sec.blocks.append(
         Text(
             f"Test {METRIC} on each held-out speaker (a model trained on the others) and mean ± "
-            f"sd over the folds. Best: {best['recipe']}, {best['preset']} d{best['depth']} "
-            f"{best['kind']}, {best['mean']:.3f} over {int(best['folds'])} fold(s)."
+            f"sd over the folds. Best mean over the most folds: {best['recipe']}, "
+            f"{best['preset']} d{best['depth']} {best['kind']}, {best['mean']:.3f} over "
+            f"{int(best['folds'])} fold(s)."
         )
     )
     sec.blocks.append(Table.from_frame(shown, "per held-out speaker, and mean ± sd over folds"))

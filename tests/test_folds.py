@@ -126,9 +126,10 @@ def test_fold_table_per_speaker_mean_and_sd():
 
 def test_report_has_a_folds_section(tmp_path):
     results = [_fold("scratch", s, True, a) for s, a in (("george", 0.7), ("jackson", 0.9))]
+    results.append(_fold("transfer", "george", True, 0.95))  # one fold only: not "best"
     ctx = Context.load(fakes.write_run(tmp_path / "run", results))
     section = next(s for s in build_sections(ctx) if s.id == "folds")
     table = section.blocks[1]
     assert "mean" in table.columns and table.rows[0][table.columns.index("mean")] == "0.800"
-    assert "Best: scratch" in section.blocks[0].text
+    assert "Best mean over the most folds: scratch" in section.blocks[0].text
     assert folds.section(Context.load(fakes.write_run(tmp_path / "none", []))) is None
