@@ -192,3 +192,30 @@ def test_train_config_takes_augment_from_json():
     cfg = TrainConfig(epochs=2, augment={"time_shift_ms": 5.0, "speed": [1.1]})
     assert cfg.augment == aug.Augment(time_shift_ms=5.0, speed=(1.1,))
     assert dataclasses.replace(cfg).augment == cfg.augment
+
+
+def _train_once(seed: int) -> list[np.ndarray]:
+    keras.utils.set_random_seed(seed)
+    recipe = aug.Augment(
+        time_shift_ms=50,
+        noise_prob=0.5,
+        speed=(0.9, 1.1),
+        time_masks=2,
+        time_mask_frames=8,
+        freq_masks=1,
+        freq_mask_bins=4,
+    )
+    model = models.build(
+        "tc-resnet8", num_classes=5, depth=1, spec_augment=recipe.spec_augment, seed=seed
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ds = pipeline.batches(_split(n=48), 16, shuffle_seed=seed, augment=recipe, augment_seed=seed)
+    model.fit(ds, epochs=2, verbose=0, shuffle=False)
+    return model.get_weights()
+
+
+def test_augmented_training_is_deterministic():
+    tf.config.experimental.enable_op_determinism()
+    a, b, c = _train_once(0), _train_once(0), _train_once(1)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
