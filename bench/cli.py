@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 import tomllib
 import warnings
 from pathlib import Path
@@ -39,7 +40,20 @@ def _budget(train) -> str:
         f"epochs={train.epochs} batch_size={train.batch_size} "
         f"learning_rate={train.learning_rate:g} warmup_epochs={train.warmup_epochs:g} "
         f"patience={train.patience}"
+        + (f" init_from={train.init_from}" if train.init_from else "")
+        + (" augment=" + _augment_line(train.augment) if train.augment else "")
     )
+
+
+def _augment_line(augment) -> str:
+    """The non-default augmentation options, ``key=value`` joined by commas."""
+    default = type(augment)()
+    changed = [
+        f"{f}={getattr(augment, f)}"
+        for f in ("time_shift_ms", "noise_prob", "noise_dir", "speed", "time_masks", "freq_masks")
+        if getattr(augment, f) != getattr(default, f)
+    ]
+    return ",".join(changed).replace(" ", "") or "none"
 
 
 def _check_cache_dir(cache_dir: Path | None) -> None:
@@ -255,6 +269,14 @@ def cmd_list(args) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, wrapped without breaking names at their hyphens (``fsdd-speakers``)."""
+
+    def _split_lines(self, text, width):
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -274,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a suite (resumes an existing --out directory)",
         description="Expand a suite into cells and train each; every finished "
         "cell is saved at once, so re-running with the same --out resumes.",
+        formatter_class=_HelpFormatter,
     )
     run.add_argument(
         "--suite",

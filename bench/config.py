@@ -11,6 +11,7 @@ import itertools
 import json
 from typing import Any
 
+from datasets.augment import Augment
 from results.record import CellInfo, kind_label
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -57,8 +58,30 @@ class TrainConfig:
     # recomputes them inside the model (needed for waveform augmentation in the pipeline).
     # Speech recognition always trains on audio.
     precompute_features: bool = False  # on: train the trunk on log-mel computed once (kws)
+    # Training-time augmentation ([train.augment]; None: none, the committed baselines' setting).
+    augment: Augment | None = None
+    # Start from another cell's trained encoder (bench.transfer): a saved ``.keras`` path,
+    # ``RUN_DIR:CELL_ID``, or ``@EXPERIMENT`` (the same model's cell of an earlier experiment of
+    # this run). None: from scratch.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):  # from a run's suite.json
+            object.__setattr__(self, "augment", Augment(**self.augment))
+        _check(
+            self.augment is None or isinstance(self.augment, Augment),
+            f"train.augment must be a table. Received: augment={self.augment!r}",
+        )
+        _check(
+            not (self.precompute_features and self.augment is not None and self.augment.waveform),
+            "train.precompute_features trains on features computed once, which waveform "
+            "augmentation (time shift, noise, speed) would never reach: set one of them off. "
+            f"Received: precompute_features=True, augment={self.augment}",
+        )
+        _check(
+            self.init_from is None or (isinstance(self.init_from, str) and self.init_from.strip()),
+            f"train.init_from must be a non-empty string. Received: init_from={self.init_from!r}",
+        )
         _check(self.epochs >= 1, f"train.epochs must be >= 1. Received: epochs={self.epochs}")
         _check(
             self.batch_size >= 1,

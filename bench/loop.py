@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import pandas as pd
 
-from bench import devices, gradflow, speed, tensorboard, train
+from bench import devices, gradflow, speed, tensorboard, train, transfer
 from bench.config import Cell
 from bench.tasks.base import Setup, Task, count_params
 from results.metrics import Metric
@@ -41,8 +41,17 @@ class Outcome:
     deterministic: bool
 
 
-def run(task: Task, cell: Cell, data, *, log_dir: Path | None = None, verbose: int = 2) -> Outcome:
-    """Train, evaluate and time ``cell`` of ``task`` on ``data``.
+def run(
+    task: Task,
+    cell: Cell,
+    data,
+    *,
+    log_dir: Path | None = None,
+    verbose: int = 2,
+    init_from: Path | None = None,
+) -> Outcome:
+    """Train, evaluate and time ``cell`` of ``task`` on ``data``; with ``init_from`` (a saved
+    model, ``bench.transfer.resolve``), its encoder's weights first.
 
     TensorFlow XLA cells (``jit_compile=True``) run with op determinism off, and say so
     (``speed.xla_allowed``).
@@ -61,7 +70,7 @@ def run(task: Task, cell: Cell, data, *, log_dir: Path | None = None, verbose: i
         speed.xla_allowed(cell.jit_compile) as deterministic,
         devices.running(placement, cell.precision),
     ):
-        outcome = _run(task, cell, data, log_dir, verbose)
+        outcome = _run(task, cell, data, log_dir, verbose, init_from)
         outcome.speed = dataclasses.replace(
             outcome.speed,
             device=placement.kind,
@@ -80,9 +89,12 @@ def run(task: Task, cell: Cell, data, *, log_dir: Path | None = None, verbose: i
     return outcome
 
 
-def _run(task: Task, cell: Cell, data, log_dir: Path | None, verbose: int) -> Outcome:
+def _run(
+    task: Task, cell: Cell, data, log_dir: Path | None, verbose: int, init_from: Path | None
+) -> Outcome:
     cfg = cell.train
     setup = task.setup(cell, data)  # builds the model: inside the cell's policy and scope
+    loaded = transfer.load_encoder(setup.served, init_from) if init_from else None
     timed = setup.timed_steps is not None
     train.compile_model(
         setup.model,
@@ -128,7 +140,10 @@ def _run(task: Task, cell: Cell, data, log_dir: Path | None, verbose: int) -> Ou
     return Outcome(
         model=setup.served,
         metrics=metrics,
-        evaluation=dict(evaluation.details) if evaluation else {},
+        evaluation={
+            **(dict(evaluation.details) if evaluation else {}),
+            **({"transfer": loaded} if loaded else {}),
+        },
         history=fitted.history,
         best_epoch=fitted.best_epoch,
         timing=Timing(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import datasets
 import models
-from bench import devices, environment, loop, tasks
+from bench import devices, environment, loop, tasks, transfer
 from bench.config import Cell, Suite
 from bench.train import Diverged
 from results import provenance, record, store
@@ -176,7 +176,8 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
     log_dir = store.tensorboard_dir(run_dir, cell.id)
     shutil.rmtree(log_dir, ignore_errors=True)  # a re-run cell (resume) starts its logs anew
     try:
-        out = loop.run(task, cell, data, log_dir=log_dir, verbose=verbose)
+        init_from = transfer.resolve(cell, run_dir)
+        out = loop.run(task, cell, data, log_dir=log_dir, verbose=verbose, init_from=init_from)
         tables = _write_tables(out.tables, run_dir, cell)
         _save_model(out.model, run_dir, cell, data)
         fields = {

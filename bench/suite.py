@@ -17,6 +17,7 @@ import datasets
 import models
 from bench import tasks, validate
 from bench.config import Experiment, ModelSpec, Resources, Suite, TrainConfig
+from datasets.augment import Augment
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -63,6 +64,7 @@ EXPERIMENT_TYPES = {
     "models": list,
     "backends": tuple[str, ...],
     "jit_compile": tuple[bool, ...],
+    "folds": tuple[str, ...],
 }
 
 
@@ -78,7 +80,15 @@ def _train(table: dict, base: TrainConfig, where: str) -> TrainConfig:
     where = f"{where} [train]"
     validate.check_table(table, validate.field_types(TrainConfig), where)
     _only_keys(table, _fields(TrainConfig), where)
+    if "augment" in table:  # a table of its own, typed like the rest; replaces the suite's
+        table = {**table, "augment": _augment(table["augment"], f"{where} augment")}
     return _build(lambda **kw: dataclasses.replace(base, **kw), where, **table)
+
+
+def _augment(table: Any, where: str) -> Augment:
+    validate.check_table(table, validate.field_types(Augment), where)
+    _only_keys(table, _fields(Augment), where)
+    return _build(Augment, where, **table)
 
 
 def _model(table: dict, where: str, task) -> ModelSpec:
@@ -95,6 +105,46 @@ def _model(table: dict, where: str, task) -> ModelSpec:
 
 
 AXES = ("device", "precision", "replicas")  # suite-wide defaults, or per experiment
+
+
+def _experiments(
+    table: dict, base_train: TrainConfig, where: str, axes: dict | None = None
+) -> list[Experiment]:
+    """One experiment, or with ``folds`` (held-out speakers) one per fold: leave-one-speaker-out.
+
+    ``folds = ["george", "jackson"]`` makes ``NAME-george`` (test speaker george, the others
+    train) and ``NAME-jackson``; the dataset must have a speaker split (``test_speakers``).
+    """
+    if not isinstance(table, dict) or "folds" not in table:
+        return [_experiment(table, base_train, where, axes)]
+    validate.check_table(table, EXPERIMENT_TYPES, where)
+    folds = list(table["folds"])
+    if not folds or len(set(folds)) != len(folds):
+        raise ValueError(
+            f"{where}: folds must be a non-empty list of distinct speakers. Received: {folds!r}"
+        )
+    dataset = table.get("dataset")
+    config = getattr(datasets.get(dataset), "Config", None) if isinstance(dataset, str) else None
+    if config is None or "test_speakers" not in _fields(config):
+        raise ValueError(f"{where}: folds need a dataset with speaker splits. Received: {dataset}")
+    options = dict(table.get("dataset_options", {}))
+    if "test_speakers" in options:
+        raise ValueError(f"{where}: give held-out speakers in folds or test_speakers, not both")
+    name = table.get("name", dataset)
+    rest = {k: v for k, v in table.items() if k != "folds"}
+    return [
+        _experiment(
+            {
+                **rest,
+                "name": f"{name}-{speaker}",
+                "dataset_options": {**options, "split": "speaker", "test_speakers": [speaker]},
+            },
+            base_train,
+            f"{where} fold {speaker!r}",
+            axes,
+        )
+        for speaker in folds
+    ]
 
 
 def _experiment(
@@ -127,6 +177,9 @@ def _experiment(
             f"uses tf.GradientTape); sweep backends with the timing task. Received: "
             f"backends={list(backends)}"
         )
+    train = _train(table.get("train", {}), base_train, where)
+    if train.augment is not None and not getattr(task, "AUGMENTS", False):
+        raise ValueError(f"{where}: task {table['task']!r} does not support train.augment")
     options = dict(table.get("dataset_options", {}))
     try:
         module.Config(**options)  # validate the options now, not mid-sweep
@@ -139,7 +192,7 @@ def _experiment(
         task=table["task"],
         dataset=table["dataset"],
         dataset_options=tuple(sorted((k, _freeze(v)) for k, v in options.items())),
-        train=_train(table.get("train", {}), base_train, where),
+        train=train,
         models=tuple(
             _model(m, f"{where} models[{i}]", task) for i, m in enumerate(table["models"])
         ),
@@ -174,18 +227,37 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
             f"{source}: experiment must be a list of tables ([[experiment]]). "
             f"Received: experiment={experiments!r}"
         )
-    return _build(
+    suite = _build(
         Suite,
         source,
         name=data.get("name", Path(source).stem),
         description=data.get("description", ""),
         seeds=tuple(data.get("seeds", [0])),
         experiments=tuple(
-            _experiment(e, base_train, f"{source} experiment[{i}]", axes)
+            exp
             for i, e in enumerate(experiments)
+            for exp in _experiments(e, base_train, f"{source} experiment[{i}]", axes)
         ),
         resources=Resources(**resources),
     )
+    _check_init_from(suite, source)
+    return suite
+
+
+def _check_init_from(suite: Suite, source: str) -> None:
+    """Every ``init_from = "@EXPERIMENT"`` names an earlier experiment that trains the same model
+    (preset, depth, width, residual, block, seed), so its cell has run when the fine-tune starts."""
+    done: set[str] = set()
+    for cell in suite.cells():
+        ref = cell.train.init_from
+        if ref and ref.startswith("@"):
+            source_id = dataclasses.replace(cell, experiment=ref[1:]).id
+            if source_id not in done:
+                raise ValueError(
+                    f"{source}: experiment {cell.experiment!r}: init_from={ref!r} needs cell "
+                    f"{source_id!r} in an earlier experiment of the suite"
+                )
+        done.add(cell.id)
 
 
 def load(name_or_path: str | Path) -> Suite:

@@ -9,11 +9,17 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from datasets import augment as _augment
 from datasets.base import AsrSplit, AudioSplit, encode
 
 
 def batches(
-    split: AudioSplit, batch_size: int, *, shuffle_seed: int | None = None
+    split: AudioSplit,
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    augment: _augment.Augment | None = None,
+    augment_seed: int = 0,
 ) -> tf.data.Dataset:
     """``(audio, label)`` batches of ``split``; shuffled each epoch when ``shuffle_seed`` is set.
 
@@ -21,13 +27,32 @@ def batches(
     the shuffle buffer holds integers rather than a copy of every clip: a batch costs one gather
     instead of ``batch_size`` trips through the buffer. The order is the one a shuffle of the
     clips themselves gives with the same seed (the permutation does not depend on the elements).
+
+    With ``augment`` (its waveform part: speed, time shift, noise), each batch is augmented on
+    the fly with stateless ops seeded from ``augment_seed + augment.seed``: the same seeds give
+    the same batches; every epoch draws anew. Without it the pipeline is exactly as before.
     """
     audio, labels = tf.constant(split.audio), tf.constant(split.labels)
     ds = tf.data.Dataset.range(len(split))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda i: (tf.gather(audio, i), tf.gather(labels, i)))
+    if augment is not None and augment.waveform:
+        ds = _augmented(ds, augment, augment_seed + augment.seed, split.audio.shape[1])
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _augmented(ds: tf.data.Dataset, augment: _augment.Augment, seed: int, samples: int):
+    """``ds`` with ``augment`` applied per batch, a new stateless seed for every batch."""
+    noise = _augment.noise_bank(augment, seed, samples) if augment.noise_prob > 0 else None
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    apply = _augment.batch_fn(augment, noise)
+    ds = tf.data.Dataset.zip((ds, seeds)).map(
+        lambda batch, s: apply(batch[0], batch[1], s),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds
 
 
 def asr_batches(

@@ -94,8 +94,13 @@ def build(
     block: str = "post",
     head: str = "classify",
     name: str | None = None,
+    spec_augment: tuple[int, int, int, int] | None = None,
+    seed: int = 0,
 ):
     """Build a model on raw 16 kHz audio ``[batch, samples]``.
+
+    ``spec_augment`` = (time masks, frames each, frequency masks, bins each) puts a seeded
+    ``SpecAugment`` layer (training only) after the log-mel front end.
 
     ``head="classify"``: utterance logits ``[batch, num_classes]`` from the time-pooled
     ``embedding``. ``head="ctc"``: per-frame logits ``[batch, frames, num_classes]`` (characters
@@ -106,7 +111,7 @@ def build(
     """
     import keras
 
-    from models.frontend import audio_input
+    from models.frontend import audio_input, spec_augmenting
 
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
@@ -117,7 +122,8 @@ def build(
     # over a thousand layers, more than Python's default recursion limit allows.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), MIN_RECURSION_LIMIT))
     audio = audio_input()
-    x = family_of(preset).encoder(config, audio)
+    with spec_augmenting(spec_augment, seed):
+        x = family_of(preset).encoder(config, audio)
     rank = len(x.shape)
     if head == "ctc":
         if rank != 3:

@@ -10,6 +10,9 @@ in float16 lose the quiet bins); the encoder's first layer casts its output to i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 
 from datasets.base import SAMPLE_RATE
@@ -19,6 +22,19 @@ HOP = 160  # 10 ms
 WINDOW = 480  # 30 ms
 FFT = 512
 NO_CLIP_DB = 1e9
+# SpecAugment settings of the model being built ((time masks, frames, freq masks, bins), seed),
+# set by ``models.build(spec_augment=...)`` around the family's encoder; None: no SpecAugment.
+_SPEC_AUGMENT: contextvars.ContextVar = contextvars.ContextVar("spec_augment", default=None)
+
+
+@contextlib.contextmanager
+def spec_augmenting(masks: tuple[int, int, int, int] | None, seed: int = 0):
+    """Within it, ``log_mel`` ends with a ``SpecAugment`` layer (when ``masks`` is set)."""
+    token = _SPEC_AUGMENT.set((tuple(masks), seed) if masks else None)
+    try:
+        yield
+    finally:
+        _SPEC_AUGMENT.reset(token)
 
 
 def log_mel(audio, n_mels: int = 40):
@@ -38,9 +54,75 @@ def log_mel(audio, n_mels: int = 40):
         name="log_mel",
     )(audio)
     x = keras.layers.Permute((2, 1), dtype="float32", name="frames_first")(x)
-    return keras.layers.Rescaling(
-        scale=1 / 40, offset=1.0, dtype="float32", name=FEATURES_LAYER
-    )(x)
+    x = keras.layers.Rescaling(scale=1 / 40, offset=1.0, dtype="float32", name=FEATURES_LAYER)(x)
+    if _SPEC_AUGMENT.get() is not None:
+        masks, seed = _SPEC_AUGMENT.get()
+        x = SpecAugment(*masks, seed=seed, dtype="float32", name="spec_augment")(x)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="resdepth")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment's time and frequency masks (Park et al. 2019) on ``[batch, frames, bins]``
+    features, in training only (identity at inference, so a saved model serves clean audio).
+
+    Each of ``time_masks`` masks covers a uniform 0..``time_mask_frames`` frames at a uniform
+    start, each of ``freq_masks`` 0..``freq_mask_bins`` bins; masked values become the clip's
+    mean feature. Random draws come from a seeded ``keras.random.SeedGenerator`` (any backend).
+    """
+
+    def __init__(
+        self,
+        time_masks: int = 0,
+        time_mask_frames: int = 0,
+        freq_masks: int = 0,
+        freq_mask_bins: int = 0,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_mask_frames = time_masks, time_mask_frames
+        self.freq_masks, self.freq_mask_bins = freq_masks, freq_mask_bins
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        ops = keras.ops
+        shape = ops.shape(inputs)
+        masked = ops.zeros_like(inputs, dtype="bool")
+        for _ in range(self.time_masks if self.time_mask_frames else 0):
+            band = self._band(shape[0], shape[1], self.time_mask_frames)
+            masked = ops.logical_or(masked, band[:, :, None])
+        for _ in range(self.freq_masks if self.freq_mask_bins else 0):
+            band = self._band(shape[0], shape[2], self.freq_mask_bins)
+            masked = ops.logical_or(masked, band[:, None, :])
+        fill = ops.mean(inputs, axis=(1, 2), keepdims=True)
+        return ops.where(masked, ops.broadcast_to(fill, shape), inputs)
+
+    def _band(self, batch, length, most: int):
+        """``[batch, length]`` booleans: one random band of 0..``most`` positions per row."""
+        ops = keras.ops
+        size = ops.floor(keras.random.uniform((batch, 1), seed=self.seed_generator) * (most + 1))
+        size = ops.minimum(size, ops.cast(length, "float32"))
+        room = ops.cast(length, "float32") - size + 1
+        start = ops.floor(keras.random.uniform((batch, 1), seed=self.seed_generator) * room)
+        pos = ops.cast(ops.arange(length), "float32")[None, :]
+        return ops.logical_and(pos >= start, pos < start + size)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "time_masks": self.time_masks,
+            "time_mask_frames": self.time_mask_frames,
+            "freq_masks": self.freq_masks,
+            "freq_mask_bins": self.freq_mask_bins,
+            "seed": self.seed,
+        }
 
 
 def frames(samples):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from reports import answer, asr, gradflow, kws, retrieval, speed
+from reports import answer, asr, folds, gradflow, kws, retrieval, speed
 from reports.depth import depth_section
 from reports.page import Context, Pre, Section, Table, Text
 from results import provenance, store
@@ -138,6 +138,7 @@ def config_section(ctx: Context) -> Section | None:
 
 
 RUN_SECTIONS: list[Callable[[Context], Section | None]] = [
+    folds.section,
     retrieval.section,
     gradflow.section,
     speed.section,

@@ -160,3 +160,12 @@ def test_utilization_leaves_out_the_front_end_that_training_no_longer_runs(outco
         s = outcome.speed
         expected = speed.utilization(counted, s.train_samples_per_s, s.peak_gflops)
         assert s.utilization == pytest.approx(expected)
+
+
+def test_precomputed_features_refuse_waveform_augmentation_but_not_specaugment():
+    from datasets.augment import Augment
+
+    with pytest.raises(ValueError, match="waveform augmentation"):
+        TrainConfig(precompute_features=True, augment=Augment(time_shift_ms=100.0))
+    spec = Augment(time_masks=2, time_mask_frames=10)  # in the model, after the features
+    assert TrainConfig(precompute_features=True, augment=spec).augment == spec

@@ -24,6 +24,7 @@ from results.metrics import Metric
 DATA_KIND = "kws"
 BACKEND_NEUTRAL = False  # the gradient-flow probe tapes gradients with TensorFlow
 HEADLINE = ("accuracy", "macro_f1", "qbe_map", "train_samples_per_s")
+AUGMENTS = True  # trains with train.augment (waveform in the pipeline, SpecAugment in the model)
 EVAL_BATCH = 256
 EMBEDDING_LAYER = "embedding"  # the pooled features before the classifier
 PROBE_BATCHES = 4  # fixed training batches the gradient-flow probe averages over at init
@@ -42,8 +43,12 @@ def probe_batches(data: KwsData, batch_size: int, seed: int) -> list[tuple[np.nd
 
 
 def build(cell: Cell, data: KwsData) -> keras.Model:
-    """The cell's model, sized for the corpus's classes."""
-    return models.build(cell.preset, num_classes=len(data.labels), **cell.model_options)
+    """The cell's model, sized for the corpus's classes (with SpecAugment when augmented)."""
+    augment = cell.train.augment
+    extra = {}
+    if augment is not None and augment.spec_augment:
+        extra = {"spec_augment": augment.spec_augment, "seed": cell.seed + augment.seed}
+    return models.build(cell.preset, num_classes=len(data.labels), **cell.model_options, **extra)
 
 
 def check_model(preset: str) -> None:
@@ -69,7 +74,12 @@ def setup(cell: Cell, data: KwsData) -> Setup:
     return Setup(
         model=trained,
         served=model,
-        train=batches(fed.train, cfg.batch_size, shuffle_seed=cell.seed),
+        train=batches(
+            fed.train,
+            cfg.batch_size,
+            shuffle_seed=cell.seed,
+            **({"augment": cfg.augment, "augment_seed": cell.seed} if cfg.augment else {}),
+        ),
         val=batches(fed.val, EVAL_BATCH),
         steps_per_epoch=int(np.ceil(len(data.train) / cfg.batch_size)),
         loss=LOSS,
