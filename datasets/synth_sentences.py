@@ -60,6 +60,9 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # Tests and the smoke suite: the 20-word grammar, 72 utterances, a few seconds to make.
     "tiny": Profile(grammar="mini", train=48, val=8, test=16),
+    # The test that speech recognition learns: the mini grammar with enough utterances that a
+    # small CTC model spells words within a minute of training (tests/test_asr_e2e.py).
+    "small": Profile(grammar="mini", train=600, val=40, test=60),
     # The quick suite: ~500 words, 8,800 utterances of 1-5 s (2.3 s on average, 5.6 hours of
     # audio), made in about a minute with 2 workers. At the same training budget a small CTC model
     # generalized clearly better from 8,000 training utterances than from 4,000 (it memorizes
@@ -73,7 +76,8 @@ class Config:
     """Options of the synthetic sentence corpus; everything but ``workers`` decides the audio.
 
     Attributes:
-        profile: corpus size and grammar, a key of ``PROFILES`` (``"tiny"`` or ``"default"``).
+        profile: corpus size and grammar, a key of ``PROFILES`` (``"tiny"``, ``"small"`` or
+            ``"default"``).
         seed: fixes the sentences, voices, prosody, augmentation and the voice split.
         snr_db: ``(low, high)`` signal-to-noise ratio range in dB of the added noise.
         workers: processes that synthesize; 0 means one per CPU. Does not change the audio and is
