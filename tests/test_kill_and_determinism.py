@@ -108,13 +108,22 @@ def killed(tiny, tmp_path_factory):
     )  # fmt: skip
     lines = []
     try:
-        for line in proc.stdout:  # wait until the second cell has started training
+        for line in proc.stdout:  # wait until the second cell has started
             lines.append(line)
             if line.startswith("[2/2]") and line.rstrip().endswith("training"):
                 break
         else:
             pytest.fail("the run ended before its second cell started:\n" + "".join(lines))
-        time.sleep(3)  # inside the second cell's training
+        # Inside the second cell's training: its fit has begun once Keras's TensorBoard callback
+        # made the cell's train/ log folder. A fixed sleep raced a fast machine (the 2-epoch cell
+        # finished first), so wait for that folder, then kill at once.
+        second = lines[-1].split()[1].rstrip(":")
+        started = store.tensorboard_dir(out, second) / "train"
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert started.exists(), "the second cell never started training:\n" + "".join(lines)
+        time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
