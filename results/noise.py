@@ -35,11 +35,11 @@ class Interval:
 
 
 def _outcomes(r: CellResult) -> tuple[np.ndarray, np.ndarray] | None:
-    """(target, predicted) per test example, from the record, or None."""
-    ev = r.evaluation
-    if "target" in ev and "predicted" in ev:
-        return np.asarray(ev["target"]), np.asarray(ev["predicted"])
-    cm = ev.get("confusion_matrix")
+    """(target, predicted) per test example, in order or rebuilt from the confusion matrix."""
+    kept = _paired(r)
+    if kept is not None:
+        return kept
+    cm = r.evaluation.get("confusion_matrix")
     if cm:
         cm = np.asarray(cm)
         t, p = np.nonzero(cm)
@@ -92,20 +92,23 @@ def _count(r: CellResult, name: str) -> tuple[int, str] | None:
     return (int(n), "test examples") if n else None
 
 
-def intervals(r: CellResult) -> dict[str, Interval]:
-    """95% half-widths of the cell's fraction metrics (test-set noise), where estimable."""
+def intervals(r: CellResult, names=None) -> dict[str, Interval]:
+    """95% half-widths of the cell's fraction metrics (test-set noise), where estimable;
+    ``names`` restricts them (the bootstrap runs only when accuracy or macro-F1 is asked)."""
     out: dict[str, Interval] = {}
-    pairs = _outcomes(r)
+    wanted = set(r.metrics) if names is None else set(names) & set(r.metrics)
+    pairs = _outcomes(r) if wanted & {"accuracy", "macro_f1"} else None
     if pairs is not None and len(pairs[0]):
         target, predicted = pairs
         n_classes = int(max(target.max(), predicted.max()) + 1)
         boot = _scores(target, predicted, _resamples(len(target)), n_classes)
         for name, values in boot.items():
-            if name in r.metrics:
+            if name in wanted:
                 half = max(_halfwidth(values), 1.0 / len(target))  # at least one example's worth
                 out[name] = Interval(half, f"bootstrap over {len(target)} examples")
-    for name, m in r.metrics.items():
-        if name in out or m.unit != "fraction" or not math.isfinite(m.value):
+    for name in sorted(wanted - set(out)):
+        m = r.metrics[name]
+        if m.unit != "fraction" or not math.isfinite(m.value):
             continue
         count = _count(r, name)
         if count is None:
@@ -131,7 +134,7 @@ def difference(a: CellResult, b: CellResult, name: str) -> tuple[float, Interval
             k = int(max(ta.max(), qa.max(), qb.max()) + 1)
             deltas = _scores(ta, qa, idx, k)[name] - _scores(tb, qb, idx, k)[name]
             return diff, Interval(_halfwidth(deltas), f"paired bootstrap over {len(ta)} examples")
-    ia, ib = intervals(a).get(name), intervals(b).get(name)
+    ia, ib = intervals(a, (name,)).get(name), intervals(b, (name,)).get(name)
     if ia is None or ib is None:
         return None
     half = math.hypot(ia.halfwidth, ib.halfwidth)
@@ -139,6 +142,7 @@ def difference(a: CellResult, b: CellResult, name: str) -> tuple[float, Interval
 
 
 def _paired(r: CellResult):
+    """(target, predicted) per test example in test order, when the record keeps them."""
     ev = r.evaluation
     if "target" in ev and "predicted" in ev:
         return np.asarray(ev["target"]), np.asarray(ev["predicted"])

@@ -14,7 +14,6 @@ is the task's ``evaluation`` mapping, documented by the task that writes it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -315,9 +314,7 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if hasattr(obj, "tolist"):  # numpy arrays and scalars
         return obj.tolist()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return obj  # json writes NaN/Infinity; a diverged cell has them
-    return obj
+    return obj  # NaN/Infinity stay: json writes them, and a diverged cell has them
 
 
 def _kind(value: Any) -> str:
