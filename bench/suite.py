@@ -178,8 +178,15 @@ def _experiment(
             f"backends={list(backends)}"
         )
     train = _train(table.get("train", {}), base_train, where)
-    if train.augment is not None and not getattr(task, "AUGMENTS", False):
-        raise ValueError(f"{where}: task {table['task']!r} does not support train.augment")
+    if train.augment is not None:
+        parts = {"waveform": train.augment.waveform, "spec": bool(train.augment.spec_augment)}
+        refused = sorted(p for p, on in parts.items() if on and p not in task.AUGMENTS)
+        if refused:
+            raise ValueError(
+                f"{where}: task {table['task']!r} does not apply train.augment's {refused} "
+                f"part (it applies {sorted(task.AUGMENTS) or 'none'}; waveform = time_shift_ms, "
+                f"noise_prob, speed; spec = time_masks, freq_masks). Received: {train.augment}"
+            )
     options = dict(table.get("dataset_options", {}))
     try:
         module.Config(**options)  # validate the options now, not mid-sweep

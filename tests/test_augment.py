@@ -14,6 +14,7 @@ import tensorflow as tf
 import models
 from bench import suite
 from bench.config import Suite, TrainConfig
+from bench.tasks import asr
 from datasets import augment as aug
 from datasets import pipeline
 from datasets.base import SAMPLE_RATE, AudioSplit, DataError
@@ -184,8 +185,34 @@ def test_suite_augment_errors_name_the_key(table, message):
 
 
 def test_augment_refused_for_a_task_without_it():
-    with pytest.raises(ValueError, match="does not support train.augment"):
+    with pytest.raises(ValueError, match=r"does not apply train.augment's \['waveform'\]"):
         _suite("[train.augment]\ntime_shift_ms = 10", task="timing")
+
+
+def _asr_suite(augment: str) -> Suite:
+    text = f"""
+name = "t"
+[train]
+epochs = 2
+[train.augment]
+{augment}
+[[experiment]]
+task = "asr"
+dataset = "synth-sentences"
+models = [{{ preset = "quartznet-small", depths = [1] }}]
+"""
+    return suite.parse(tomllib.loads(text), "t.toml")
+
+
+def test_asr_takes_spec_augment_and_refuses_waveform_augmentation():
+    cell = _asr_suite("time_masks = 2\ntime_mask_frames = 10\nfreq_masks = 2\nfreq_mask_bins = 5")
+    net, _ = asr.build(cell.cells()[0])
+    layer = net.get_layer("spec_augment")
+    feats = np.random.default_rng(0).normal(size=(2, 50, 40)).astype("float32")
+    assert np.array_equal(np.asarray(layer(feats, training=False)), feats)
+    assert not np.array_equal(np.asarray(layer(feats, training=True)), feats)
+    with pytest.raises(ValueError, match=r"does not apply train.augment's \['waveform'\]"):
+        _asr_suite("time_masks = 2\ntime_mask_frames = 10\nspeed = [0.9, 1.1]")
 
 
 def test_train_config_takes_augment_from_json():

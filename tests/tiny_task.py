@@ -18,6 +18,7 @@ from results.metrics import Metric
 DATA_KIND = "kws"
 BACKEND_NEUTRAL = False
 HEADLINE = ("accuracy",)
+AUGMENTS: frozenset[str] = frozenset()
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 

@@ -73,11 +73,15 @@ class Task(Protocol):
         BACKEND_NEUTRAL: True when nothing TensorFlow-specific runs in its cells (no gradient
             probe), so a suite may sweep it over Keras backends.
         HEADLINE: the metrics the runner prints after each cell, most important first.
+        AUGMENTS: the parts of ``train.augment`` it applies: ``"waveform"`` (time shift, noise,
+            speed, in the input pipeline) and ``"spec"`` (SpecAugment, in the model); a suite
+            asking for another part is refused before any training.
     """
 
     DATA_KIND: str
     BACKEND_NEUTRAL: bool
     HEADLINE: tuple[str, ...]
+    AUGMENTS: frozenset[str]
 
     def check_model(self, preset: str) -> None:
         """Refuse, with a ValueError, a preset this task cannot train (before any training)."""

@@ -33,6 +33,9 @@ from results.metrics import Metric
 DATA_KIND = "asr"
 BACKEND_NEUTRAL = False  # the gradient-flow probe tapes gradients with TensorFlow
 HEADLINE = ("wer", "wer_lm", "cer", "std_map", "train_samples_per_s")
+# SpecAugment only: the waveform augmentations work on fixed-length clips (``datasets.augment``),
+# and length-bucketed utterances would need their lengths and transcripts' alignment kept.
+AUGMENTS = frozenset({"spec"})
 EVAL_BATCH = 32
 BEAM_WIDTH = 16
 WORST = 10  # utterances kept for the report's worst-utterance table
@@ -52,8 +55,14 @@ def check_model(preset: str) -> None:
 
 
 def build(cell: Cell) -> tuple[keras.Model, ctc.CtcModel]:
-    """The cell's frame model and its CTC training wrapper."""
-    net = models.build(cell.preset, num_classes=ctc.NUM_OUTPUTS, head="ctc", **cell.model_options)
+    """The cell's frame model (with SpecAugment when augmented) and its CTC training wrapper."""
+    augment = cell.train.augment
+    extra = {}
+    if augment is not None and augment.spec_augment:
+        extra = {"spec_augment": augment.spec_augment, "seed": cell.seed + augment.seed}
+    net = models.build(
+        cell.preset, num_classes=ctc.NUM_OUTPUTS, head="ctc", **cell.model_options, **extra
+    )
     frames = models.frames_fn(cell.preset, depth=cell.depth)
     return net, ctc.CtcModel(net, frames, name=f"{net.name}_ctc")
 
