@@ -167,9 +167,18 @@ class Experiment:
     device: str = "auto"
     precision: tuple[str, ...] = ("float32",)
     replicas: int = 1
+    # This experiment's seeds, when not the suite's (e.g. one seed for an expensive task).
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backends", tuple(self.backends))
+        if self.seeds is not None:
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+            _check(
+                bool(self.seeds) and all(isinstance(s, int) and s >= 0 for s in self.seeds),
+                f"experiment {self.name!r}: seeds must be a non-empty list of integers >= 0. "
+                f"Received: seeds={list(self.seeds)}",
+            )
         object.__setattr__(self, "jit_compile", tuple(self.jit_compile))
         if isinstance(self.precision, str):
             object.__setattr__(self, "precision", (self.precision,))
@@ -316,7 +325,8 @@ class Resources:
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
-    """A declarative benchmark: experiments × seeds, expanded into cells."""
+    """A declarative benchmark: experiments × seeds (an experiment may name its own), expanded
+    into cells."""
 
     name: str
     description: str
@@ -340,7 +350,7 @@ class Suite:
             for spec, (backend, jit), precision in runs:
                 for depth in spec.depths or (None,):
                     for residual in spec.residual:
-                        for seed in self.seeds:
+                        for seed in exp.seeds or self.seeds:
                             out.append(
                                 Cell(
                                     experiment=exp.name,
@@ -369,6 +379,9 @@ class Suite:
         data = dataclasses.asdict(self)
         if self.resources == Resources():
             del data["resources"]
+        for exp in data["experiments"]:
+            if exp["seeds"] is None:  # the suite's: left out, as for runs made before the key
+                del exp["seeds"]
         return json.dumps(data, indent=2, default=str)
 
     @classmethod

@@ -64,6 +64,7 @@ EXPERIMENT_TYPES = {
     "models": list,
     "backends": tuple[str, ...],
     "jit_compile": tuple[bool, ...],
+    "seeds": tuple[int, ...],
     "folds": tuple[str, ...],
 }
 
@@ -150,10 +151,12 @@ def _experiments(
 def _experiment(
     table: dict, base_train: TrainConfig, where: str, axes: dict | None = None
 ) -> Experiment:
-    allowed = {"name", "task", "dataset", "dataset_options", "train", "models"}
+    allowed = {"name", "task", "dataset", "dataset_options", "train", "models", "seeds"}
     allowed |= {"backends", "jit_compile", *AXES}
     validate.check_table(table, EXPERIMENT_TYPES, where)
     _only_keys(table, allowed, where)
+    if "seeds" in table:
+        validate.check_seeds(table["seeds"], where)
     for key in ("task", "dataset", "models"):
         if key not in table:
             raise ValueError(f"{where}: missing key {key!r}")
@@ -205,6 +208,7 @@ def _experiment(
         ),
         backends=backends,
         jit_compile=tuple(table.get("jit_compile", (None,))),
+        seeds=tuple(table["seeds"]) if "seeds" in table else None,
         **{**(axes or {}), **{k: table[k] for k in AXES if k in table}},
     )
 

@@ -41,8 +41,8 @@ def test_every_subcommand_has_help(command, capsys):
 def test_dry_run_lists_cells_of_quick(capsys):
     assert cli.main(["run", "--suite", "quick", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "kws-synth-words-tc-resnet8-d3-res-s0" in out
-    assert "kws-synth-words-tc-resnet8-d3-plain-s0" in out
+    assert "kws-synth-words-tc-resnet8-d16-res-s2" in out
+    assert "kws-synth-words-tc-resnet8-d16-plain-s0" in out
 
 
 def test_unknown_suite_is_a_clear_error(capsys):

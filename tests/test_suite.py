@@ -27,10 +27,18 @@ def test_full_suite_expands_to_the_expected_grid():
     assert all(c.train.epochs == 100 for c in asr)
 
 
-def test_quick_suite_has_residual_and_plain_at_several_depths():
-    cells = suite.load("quick").cells()
-    assert {c.residual for c in cells} == {True, False}
-    assert len({c.depth for c in cells if c.preset == "tc-resnet8"}) >= 3
+def test_quick_suite_is_a_seeded_depth_ladder_to_16_blocks_with_rezero_at_the_top():
+    cells = [c for c in suite.load("quick").cells() if c.task == "kws"]
+    assert {c.dataset for c in cells} == {"synth-words"}
+    points = {(c.depth, c.residual, c.block) for c in cells}
+    depths = sorted({c.depth for c in cells})
+    assert depths[0] == 1 and depths[-1] >= 16 and len(depths) >= 3
+    for depth in depths:
+        assert {(depth, True, "post"), (depth, False, "post")} <= points
+    assert (depths[-1], True, "rezero") in points
+    for point in points:
+        seeds = {c.seed for c in cells if (c.depth, c.residual, c.block) == point}
+        assert len(seeds) >= 3, point
 
 
 def test_gradflow_suite_trains_both_families_at_every_depth_for_every_variant():
@@ -50,6 +58,32 @@ def test_quick_suite_compares_residual_and_plain_asr_at_two_depths():
     cells = [c for c in suite.load("quick").cells() if c.task == "asr"]
     assert {c.dataset for c in cells} == {"synth-sentences"}
     assert {(c.depth, c.residual) for c in cells} == {(1, True), (1, False), (3, True), (3, False)}
+    assert {c.preset for c in cells} == {"quartznet-small"}
+    assert all(c.train.augment.spec_augment for c in cells)
+    assert {c.seed for c in cells} == {0}  # the experiment's own seeds, not the suite's three
+
+
+def test_an_experiment_may_name_its_own_seeds_and_they_round_trip():
+    import json
+
+    from bench.config import Suite
+
+    data = {
+        **BASE,
+        "seeds": [0, 1],
+        "experiment": [
+            BASE["experiment"][0],
+            {**BASE["experiment"][0], "name": "one", "seeds": [7]},
+        ],
+    }
+    s = suite.parse(data, "t.toml")
+    seeds = {e: {c.seed for c in s.cells() if c.experiment == e} for e in ("synth-words", "one")}
+    assert seeds == {"synth-words": {0, 1}, "one": {7}}
+    assert "seeds" not in json.loads(s.to_json())["experiments"][0]  # the suite's: left out
+    assert Suite.from_dict(json.loads(s.to_json())) == s
+    for bad in ([], [-1], ["1"], 3):
+        with pytest.raises(ValueError, match="seeds"):
+            suite.parse(_with(seeds=bad), "t.toml")
 
 
 BASE = {
