@@ -94,6 +94,10 @@ TOLERANCES: dict[str, Tolerance | None] = {
     # is set by the model, batch and precision and moves less.
     "host_peak_rss_bytes": Tolerance("factor", 1.5),
     "device_peak_bytes": Tolerance("factor", 1.25),
+    # The 90th percentile of batch-1 latency is a tail of scheduler jitter on a shared CPU: two
+    # quick runs one after the other on a quiet machine, same code, moved one cell's by +172%
+    # (its median +79%, within the 2.5x). Recorded and reported, not judged; the median is.
+    "latency_p90_ms": None,
 }
 # Speed on a shared, noisy 2-core machine: one cell up to 2.5x slower passes. Over the whole
 # suite (geometric mean of the cells' ratios, where the noise of single cells averages out) 1.5x,

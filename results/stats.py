@@ -269,4 +269,6 @@ def contrasts(results: Iterable[CellResult], metric: str) -> list[Contrast]:
                         key=lambda k: dict(k)["depth"])  # fmt: skip
         for shallow, deep in zip(ladder, ladder[1:], strict=False):
             add(DEPTH, deep, shallow)
+    # Shallow to deep, as a reader scans a ladder (cell files sort "d16" before "d4").
+    out.sort(key=lambda c: (c.task, c.experiment, c.preset, c.width or 0.0, c.depth or 0, c.a))
     return out

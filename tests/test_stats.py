@@ -122,3 +122,11 @@ def test_failed_cells_are_not_paired():
     res2 = cell(1, True, 2, 0.9)
     (c,) = [c for c in stats.contrasts([*ok, bad, res2], "accuracy") if c.kind == stats.SKIPS]
     assert c.estimate.n == 2
+
+
+def test_contrasts_run_shallow_to_deep_whatever_the_cell_file_order():
+    """Cell files sort "d16" before "d4"; the answer table reads 1, 4, 16."""
+    cells = [cell(d, r, s, 0.5 + 0.01 * s + (0.1 if r else 0)) for d in (16, 1, 4)
+             for r in (True, False) for s in (0, 1)]  # fmt: skip
+    skips = [c.depth for c in stats.contrasts(cells, "accuracy") if c.kind == stats.SKIPS]
+    assert skips == [1, 4, 16]
