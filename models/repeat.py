@@ -3,8 +3,9 @@
 Why: a graph of 128 unrolled blocks takes a minute or more to trace and optimize on a CPU, and
 the optimizer then updates its ~800 weight tensors one by one. ``Repeat`` keeps one copy of the
 block as a template model and stacks the weights of all copies on a leading axis; its call is a
-``keras.ops.scan`` over the copies, so the graph, the trace time and the optimizer's tensor count
-stay those of one block whatever the depth. It is the same network: copy ``i`` computes exactly
+``keras.ops.scan`` over the copies (on TensorFlow a ``tf.while_loop`` bounded by the copy count,
+which XLA can compile), so the graph, the trace time and the optimizer's tensor count stay those
+of one block whatever the depth. It is the same network: copy ``i`` computes exactly
 what the unrolled block ``first + i`` would with the same weights (tested), and every copy is
 initialized independently, as its own layers would be.
 
@@ -105,13 +106,38 @@ class Repeat(keras.layers.Layer):
             ]
             return (h, state), None
 
-        (out, state), _ = keras.ops.scan(
-            step, (inputs, state), (keras.ops.arange(self.count), weights)
-        )
+        if keras.backend.backend() == "tensorflow":
+            out, state = self._tf_loop(step, inputs, state, weights)
+        else:
+            (out, state), _ = keras.ops.scan(
+                step, (inputs, state), (keras.ops.arange(self.count), weights)
+            )
         if training:
             for i, s in zip(self._state_ix, state, strict=True):
                 self.stacked[i].assign(s)
         return out
+
+    def _tf_loop(self, step, inputs, state, weights):
+        """``keras.ops.scan`` as a ``tf.while_loop`` bounded by ``maximum_iterations``.
+
+        Keras's TensorFlow ``scan`` leaves the loop unbounded, and the gradient of an unbounded
+        loop cannot be compiled by XLA ("XLA compilation requires a fixed tensor list size"):
+        with ``jit_compile=True`` (on a GPU, say) every looped net failed to train. The same
+        steps, in the same order, on the same weights.
+        """
+        import tensorflow as tf
+
+        def body(i, h, state):
+            (h, state), _ = step((h, state), (i, [w[i] for w in weights]))
+            return i + 1, h, state
+
+        _, out, state = tf.while_loop(
+            lambda i, h, state: i < self.count,
+            body,
+            (tf.constant(0), inputs, state),
+            maximum_iterations=self.count,
+        )
+        return out, state
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -128,3 +128,23 @@ def test_a_looped_net_runs_under_mixed_precision():
         assert np.isfinite(np.asarray(model(x), dtype="float32")).all()
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_looped_net_trains_under_xla():
+    """``jit_compile=True`` (XLA, as on a GPU) compiles the loop's gradient and trains the same
+    network: Keras's own TensorFlow ``scan`` is an unbounded loop that XLA refused to compile."""
+    from bench.speed import xla_allowed
+
+    x, y = _batch(n=4)
+
+    def losses(jit: bool) -> list[float]:
+        keras.utils.set_random_seed(5)
+        model = models.build("tc-resnet8", num_classes=3, depth=16, width=0.5)
+        assert any(isinstance(layer, repeat.Repeat) for layer in model.layers)
+        model.compile(optimizer="adam", loss=XENT, jit_compile=jit)
+        assert model.jit_compile is jit  # Keras falls back silently under op determinism
+        return [float(model.train_on_batch(x, y)) for _ in range(2)]
+
+    with xla_allowed(True):  # op determinism off, as for the suite's XLA cells
+        xla = losses(True)
+    np.testing.assert_allclose(xla, losses(False), rtol=1e-3)
