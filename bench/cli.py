@@ -40,6 +40,7 @@ def _budget(train) -> str:
         f"epochs={train.epochs} batch_size={train.batch_size} "
         f"learning_rate={train.learning_rate:g} warmup_epochs={train.warmup_epochs:g} "
         f"patience={train.patience}"
+        + (" precompute_features=true" if train.precompute_features else "")
         + (f" init_from={train.init_from}" if train.init_from else "")
         + (" augment=" + _augment_line(train.augment) if train.augment else "")
     )
@@ -98,7 +99,11 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print(f"suite {s.name}: {len(cells)} cells -> {run_dir}")
         for exp in s.experiments:
-            print(f"  experiment {exp.name} ({exp.task} on {exp.dataset}): {_budget(exp.train)}")
+            seeds = f" seeds={list(exp.seeds)}" if exp.seeds else ""
+            print(
+                f"  experiment {exp.name} ({exp.task} on {exp.dataset}): {_budget(exp.train)}"
+                + seeds
+            )
         if args.assume_peak_tflops:
             from bench import estimate
 

@@ -181,6 +181,11 @@ def _experiment(
             f"backends={list(backends)}"
         )
     train = _train(table.get("train", {}), base_train, where)
+    if train.precompute_features and not task.PRECOMPUTES:
+        raise ValueError(
+            f"{where}: task {table['task']!r} does not train on precomputed features; set "
+            f"precompute_features = false in its train table (a suite's [train] is inherited)"
+        )
     if train.augment is not None:
         parts = {"waveform": train.augment.waveform, "spec": bool(train.augment.spec_augment)}
         refused = sorted(p for p, on in parts.items() if on and p not in task.AUGMENTS)

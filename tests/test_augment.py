@@ -215,6 +215,21 @@ def test_asr_takes_spec_augment_and_refuses_waveform_augmentation():
         _asr_suite("time_masks = 2\ntime_mask_frames = 10\nspeed = [0.9, 1.1]")
 
 
+def test_a_task_that_trains_on_audio_refuses_precomputed_features():
+    """A suite's [train] is inherited: precompute_features there must not silently pass to
+    speech recognition, which would record it and train on audio."""
+    with pytest.raises(ValueError, match="does not train on precomputed features"):
+        suite.parse(
+            tomllib.loads(
+                'name = "t"\n[train]\nprecompute_features = true\n[[experiment]]\n'
+                'task = "asr"\ndataset = "synth-sentences"\n'
+                'models = [{ preset = "quartznet-small", depths = [1] }]\n'
+            ),
+            "t.toml",
+        )
+    assert _suite("precompute_features = true").cells()[0].train.precompute_features
+
+
 def test_train_config_takes_augment_from_json():
     cfg = TrainConfig(epochs=2, augment={"time_shift_ms": 5.0, "speed": [1.1]})
     assert cfg.augment == aug.Augment(time_shift_ms=5.0, speed=(1.1,))

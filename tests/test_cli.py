@@ -43,6 +43,10 @@ def test_dry_run_lists_cells_of_quick(capsys):
     out = capsys.readouterr().out
     assert "kws-synth-words-tc-resnet8-d16-res-s2" in out
     assert "kws-synth-words-tc-resnet8-d16-plain-s0" in out
+    kws, asr = (line for line in out.splitlines() if line.startswith("  experiment "))
+    assert "precompute_features=true" in kws and "seeds=" not in kws  # the suite's seeds
+    assert "precompute_features" not in asr  # speech recognition trains on audio
+    assert "augment=time_masks=2,freq_masks=1" in asr and asr.endswith("seeds=[0]")
 
 
 def test_unknown_suite_is_a_clear_error(capsys):

@@ -19,6 +19,7 @@ DATA_KIND = "kws"
 BACKEND_NEUTRAL = False
 HEADLINE = ("accuracy",)
 AUGMENTS: frozenset[str] = frozenset()
+PRECOMPUTES = False
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 

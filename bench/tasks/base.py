@@ -76,12 +76,15 @@ class Task(Protocol):
         AUGMENTS: the parts of ``train.augment`` it applies: ``"waveform"`` (time shift, noise,
             speed, in the input pipeline) and ``"spec"`` (SpecAugment, in the model); a suite
             asking for another part is refused before any training.
+        PRECOMPUTES: whether it honours ``train.precompute_features`` (trains on log-mel
+            features computed once); a suite asking a task that does not is refused.
     """
 
     DATA_KIND: str
     BACKEND_NEUTRAL: bool
     HEADLINE: tuple[str, ...]
     AUGMENTS: frozenset[str]
+    PRECOMPUTES: bool
 
     def check_model(self, preset: str) -> None:
         """Refuse, with a ValueError, a preset this task cannot train (before any training)."""

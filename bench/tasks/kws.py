@@ -25,6 +25,7 @@ DATA_KIND = "kws"
 BACKEND_NEUTRAL = False  # the gradient-flow probe tapes gradients with TensorFlow
 HEADLINE = ("accuracy", "macro_f1", "qbe_map", "train_samples_per_s")
 AUGMENTS = frozenset({"waveform", "spec"})  # waveform in the pipeline, SpecAugment in the model
+PRECOMPUTES = True  # train.precompute_features: the trunk trains on features computed once
 EVAL_BATCH = 256
 EMBEDDING_LAYER = "embedding"  # the pooled features before the classifier
 PROBE_BATCHES = 4  # fixed training batches the gradient-flow probe averages over at init

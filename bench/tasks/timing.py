@@ -24,6 +24,7 @@ DATA_KIND = "kws"
 BACKEND_NEUTRAL = True  # the suite may sweep this task over Keras backends
 HEADLINE = ("train_samples_per_s", "latency_p50_ms")
 AUGMENTS: frozenset[str] = frozenset()  # timed steps are of the plain model on raw audio
+PRECOMPUTES = False
 TIMED_STEPS = 10  # steady-state steps timed after the warm-up (median of 10 within 1-9% of 20's)
 
 

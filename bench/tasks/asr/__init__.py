@@ -36,6 +36,7 @@ HEADLINE = ("wer", "wer_lm", "cer", "std_map", "train_samples_per_s")
 # SpecAugment only: the waveform augmentations work on fixed-length clips (``datasets.augment``),
 # and length-bucketed utterances would need their lengths and transcripts' alignment kept.
 AUGMENTS = frozenset({"spec"})
+PRECOMPUTES = False  # variable-length utterances: trains on audio
 EVAL_BATCH = 32
 BEAM_WIDTH = 16
 WORST = 10  # utterances kept for the report's worst-utterance table
