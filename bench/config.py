@@ -11,6 +11,7 @@ import itertools
 import json
 from typing import Any
 
+from bench import validate
 from datasets.augment import Augment
 from results.record import CellInfo, kind_label
 
@@ -174,11 +175,7 @@ class Experiment:
         object.__setattr__(self, "backends", tuple(self.backends))
         if self.seeds is not None:
             object.__setattr__(self, "seeds", tuple(self.seeds))
-            _check(
-                bool(self.seeds) and all(isinstance(s, int) and s >= 0 for s in self.seeds),
-                f"experiment {self.name!r}: seeds must be a non-empty list of integers >= 0. "
-                f"Received: seeds={list(self.seeds)}",
-            )
+            validate.check_seeds(list(self.seeds), f"experiment {self.name!r}")
         object.__setattr__(self, "jit_compile", tuple(self.jit_compile))
         if isinstance(self.precision, str):
             object.__setattr__(self, "precision", (self.precision,))

@@ -155,8 +155,6 @@ def _experiment(
     allowed |= {"backends", "jit_compile", *AXES}
     validate.check_table(table, EXPERIMENT_TYPES, where)
     _only_keys(table, allowed, where)
-    if "seeds" in table:
-        validate.check_seeds(table["seeds"], where)
     for key in ("task", "dataset", "models"):
         if key not in table:
             raise ValueError(f"{where}: missing key {key!r}")

@@ -108,6 +108,15 @@ def members() -> tuple[str, ...]:
     return (*Task.__annotations__, *methods)
 
 
+def spec_augment_options(cell) -> dict[str, Any]:
+    """``models.build``'s SpecAugment arguments for ``cell`` (its masks, seeded by the cell's and
+    the recipe's seeds), or none when its ``train.augment`` has no masks."""
+    augment = cell.train.augment
+    if augment is None or not augment.spec_augment:
+        return {}
+    return {"spec_augment": augment.spec_augment, "seed": cell.seed + augment.seed}
+
+
 def count_params(model: keras.Model) -> int:
     """Trainable parameters of ``model``."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))

@@ -15,7 +15,7 @@ import numpy as np
 import models
 from bench import metrics, retrieval, search
 from bench.config import Cell
-from bench.tasks.base import Evaluation, Setup
+from bench.tasks.base import Evaluation, Setup, spec_augment_options
 from datasets.base import AudioSplit, DataError, KwsData
 from datasets.pipeline import batches
 from models import frontend
@@ -45,11 +45,12 @@ def probe_batches(data: KwsData, batch_size: int, seed: int) -> list[tuple[np.nd
 
 def build(cell: Cell, data: KwsData) -> keras.Model:
     """The cell's model, sized for the corpus's classes (with SpecAugment when augmented)."""
-    augment = cell.train.augment
-    extra = {}
-    if augment is not None and augment.spec_augment:
-        extra = {"spec_augment": augment.spec_augment, "seed": cell.seed + augment.seed}
-    return models.build(cell.preset, num_classes=len(data.labels), **cell.model_options, **extra)
+    return models.build(
+        cell.preset,
+        num_classes=len(data.labels),
+        **cell.model_options,
+        **spec_augment_options(cell),
+    )
 
 
 def check_model(preset: str) -> None:

@@ -25,7 +25,7 @@ import models
 from bench import metrics
 from bench.config import Cell
 from bench.tasks.asr import ctc, lexicon, term_detection
-from bench.tasks.base import Evaluation, Setup
+from bench.tasks.base import Evaluation, Setup, spec_augment_options
 from datasets.base import ALPHABET, AsrData, AsrSplit
 from datasets.pipeline import asr_batches
 from results.metrics import Metric
@@ -57,12 +57,12 @@ def check_model(preset: str) -> None:
 
 def build(cell: Cell) -> tuple[keras.Model, ctc.CtcModel]:
     """The cell's frame model (with SpecAugment when augmented) and its CTC training wrapper."""
-    augment = cell.train.augment
-    extra = {}
-    if augment is not None and augment.spec_augment:
-        extra = {"spec_augment": augment.spec_augment, "seed": cell.seed + augment.seed}
     net = models.build(
-        cell.preset, num_classes=ctc.NUM_OUTPUTS, head="ctc", **cell.model_options, **extra
+        cell.preset,
+        num_classes=ctc.NUM_OUTPUTS,
+        head="ctc",
+        **cell.model_options,
+        **spec_augment_options(cell),
     )
     frames = models.frames_fn(cell.preset, depth=cell.depth)
     return net, ctc.CtcModel(net, frames, name=f"{net.name}_ctc")
