@@ -123,6 +123,8 @@ def layer_flops(layer, in_shapes: list[tuple], out_shape: tuple) -> int:
             return int(count(layer, in_shapes[0], out_shape))
     if type(layer).__name__ == "Scale":  # models.blocks.Scale: one multiply per element
         return _elements(out_shape)
+    if type(layer).__name__ == "PeakNorm":  # models.frontend.PeakNorm: a max and a subtraction
+        return 2 * _elements(out_shape)
     if type(layer).__name__ == "SpecAugment":  # models.frontend: the identity at inference
         return 0
     raise ValueError(

@@ -37,8 +37,12 @@ def spec_augmenting(masks: tuple[int, int, int, int] | None, seed: int = 0):
         _SPEC_AUGMENT.reset(token)
 
 
-def log_mel(audio, n_mels: int = 40):
-    """Raw audio ``[batch, samples]`` -> log-mel features ``[batch, frames, n_mels]``."""
+def log_mel(audio, n_mels: int = 40, peak_norm: bool = False):
+    """Raw audio ``[batch, samples]`` -> log-mel features ``[batch, frames, n_mels]``.
+
+    ``peak_norm`` ends the features with ``PeakNorm`` (each bin relative to its peak in the clip).
+    It sits after ``FEATURES_LAYER``, so precomputed features train it as part of the trunk.
+    """
     x = keras.layers.MelSpectrogram(
         fft_length=FFT,
         sequence_stride=HOP,
@@ -55,10 +59,32 @@ def log_mel(audio, n_mels: int = 40):
     )(audio)
     x = keras.layers.Permute((2, 1), dtype="float32", name="frames_first")(x)
     x = keras.layers.Rescaling(scale=1 / 40, offset=1.0, dtype="float32", name=FEATURES_LAYER)(x)
+    if peak_norm:
+        x = PeakNorm(dtype="float32", name="peak_norm")(x)
     if _SPEC_AUGMENT.get() is not None:
         masks, seed = _SPEC_AUGMENT.get()
         x = SpecAugment(*masks, seed=seed, dtype="float32", name="spec_augment")(x)
     return x
+
+
+@keras.saving.register_keras_serializable(package="resdepth")
+class PeakNorm(keras.layers.Layer):
+    """Each mel bin of ``[batch, frames, bins]`` log features minus its maximum over the clip's
+    frames: every bin peaks at 0, whatever the recording's level and microphone.
+
+    A gain or a fixed frequency response is a constant per bin in the log domain, so it cancels
+    (while the bin stays above the log floor). The maximum, unlike the mean of cepstral mean
+    normalization, ignores the silence and zero padding around a word, whose share of the clip
+    varies with its length. Measured on FSDD leave-one-speaker-out (TC-ResNet8, 3 blocks,
+    residual, one seed): mean held-out accuracy 0.742 -> 0.821, sd over the folds 0.158 -> 0.070;
+    per-bin mean subtraction reached 0.776 (four folds), the clip's single peak 0.802.
+    """
+
+    def call(self, inputs):
+        return inputs - keras.ops.max(inputs, axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 @keras.saving.register_keras_serializable(package="resdepth")

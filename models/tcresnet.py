@@ -7,7 +7,8 @@ channels times ``width``; the first block of each stage halves time with stride 
 a 1x1 projection shortcut (conv, BN, ReLU). ``blocks`` are spread over the stages as evenly as
 possible, so 3 blocks is TC-ResNet8 and 6 is TC-ResNet14. ``residual=False`` removes the
 identity and projection shortcuts and nothing else. ``block`` picks the variant
-(``models.blocks``); ``post`` is the paper's.
+(``models.blocks``); ``post`` is the paper's. ``peak_norm`` (preset ``tc-resnet8-peak``) feeds the
+net features relative to each mel bin's peak in the clip (``models.frontend.PeakNorm``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Config:
     block: str = "post"
     n_mels: int = 40
     strides: tuple[int, ...] = (2, 2, 2)  # time stride of each stage's first block
+    peak_norm: bool = False  # features relative to each bin's peak (models.frontend.PeakNorm)
 
     def __post_init__(self) -> None:
         check_variant(self.block, self.residual, "tcresnet")
@@ -64,6 +66,8 @@ PRESETS: dict[str, Config] = {
     "tc-resnet8": _TC8,
     # As a CTC encoder: only the first stage strides, so frames stay 20 ms apart.
     "tc-resnet8-ctc": dataclasses.replace(_TC8, strides=(2, 1, 1)),
+    # Level- and microphone-invariant features, for voices and recordings never heard (FSDD).
+    "tc-resnet8-peak": dataclasses.replace(_TC8, peak_norm=True),
     "tc-resnet14": _TC14,
     "tc-resnet8-1.5": dataclasses.replace(_TC8, width=1.5),
     "tc-resnet14-1.5": dataclasses.replace(_TC14, width=1.5),
@@ -130,7 +134,7 @@ def _same_block(x, index: int, *, channels: int, config: Config):
 
 def encoder(config: Config, audio):
     """Raw 16 kHz audio -> per-frame features ``[batch, frames / time stride, channels]``."""
-    x = log_mel(audio, config.n_mels)
+    x = log_mel(audio, config.n_mels, peak_norm=config.peak_norm)
     x = keras.layers.Conv1D(
         config.scaled(config.stem), 3, padding="same", use_bias=False, name="stem_conv"
     )(x)

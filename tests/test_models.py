@@ -9,7 +9,7 @@ import models
 # Parameter counts from the papers' tables (12 classes): Tang & Lin 2018, Table 1;
 # Choi et al. 2019, Table 1. QuartzNet (Kriman et al. 2020, Table 2) with 29 outputs (28
 # characters + CTC blank) below. Presets made up here for a CPU have no published count.
-UNPUBLISHED = {"quartznet-small", "tc-resnet8-ctc", "res8-coarse"}
+UNPUBLISHED = {"quartznet-small", "tc-resnet8-ctc", "res8-coarse", "tc-resnet8-peak"}
 QUARTZNET_PARAMS = {"quartznet-5x5": 6_700_000, "quartznet-10x5": 12_800_000,
                     "quartznet-15x5": 18_900_000}  # fmt: skip
 PAPER_PARAMS = {
@@ -200,3 +200,23 @@ def test_rezero_model_saves_and_loads(tmp_path):
     model.save(tmp_path / "r.keras")
     loaded = keras.saving.load_model(tmp_path / "r.keras")
     assert [w.path for w in loaded.trainable_weights] == [w.path for w in model.trainable_weights]
+
+
+def test_peak_norm_cancels_the_recording_level_and_survives_saving(tmp_path):
+    """``tc-resnet8-peak`` gives the same outputs for a clip at half its level (a gain is a
+    constant per mel bin in the log domain, which ``PeakNorm`` removes); ``tc-resnet8``, the same
+    weights without it, does not. The saved model keeps the layer and its outputs."""
+    clip = 0.1 * np.random.default_rng(0).standard_normal((2, 8_000)).astype("float32")
+    outs = {}
+    for preset in ("tc-resnet8", "tc-resnet8-peak"):
+        keras.utils.set_random_seed(0)
+        model = models.build(preset, num_classes=5, depth=2)
+        outs[preset] = [np.asarray(model(x, training=False)) for x in (clip, 0.5 * clip)]
+    assert trainable(model) == trainable(models.build("tc-resnet8", num_classes=5, depth=2))
+    loud, quiet = outs["tc-resnet8-peak"]
+    np.testing.assert_allclose(quiet, loud, atol=1e-4)
+    assert np.abs(outs["tc-resnet8"][1] - outs["tc-resnet8"][0]).max() > 1e-2
+    assert model.get_layer("peak_norm")
+    model.save(tmp_path / "p.keras")
+    loaded = keras.saving.load_model(tmp_path / "p.keras")
+    np.testing.assert_allclose(np.asarray(loaded(clip, training=False)), loud, atol=1e-5)

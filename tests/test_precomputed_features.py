@@ -62,10 +62,13 @@ def outcomes(data):
     return _train(_cell(False), data), _train(_cell(True), data)
 
 
-def test_the_trunk_shares_the_model_and_composes_back_to_it(data):
+@pytest.mark.parametrize("preset", ["tc-resnet8", "tc-resnet8-peak"])
+def test_the_trunk_shares_the_model_and_composes_back_to_it(data, preset):
+    """Also with ``PeakNorm``, which belongs to the trunk (it follows ``FEATURES_LAYER``)."""
     keras.utils.set_random_seed(0)
-    model = models.build("tc-resnet8", num_classes=3, depth=2)
+    model = models.build(preset, num_classes=3, depth=2)
     front, trunk = frontend.split(model)
+    assert ("peak_norm" in {layer.name for layer in trunk.layers}) == preset.endswith("-peak")
     assert not front.weights  # the front end computes, it learns nothing
     assert [id(w) for w in trunk.weights] == [id(w) for w in model.weights]
     x = data.test.audio[:4]
