@@ -117,7 +117,7 @@ def test_list_names_every_suite_task_dataset_and_preset(capsys):
     assert listed["suites"] == {p.stem for p in (ROOT / "bench" / "suites").glob("*.toml")}
     assert listed["tasks"] == TASKS
     assert listed["datasets"] == DATASETS
-    assert listed["presets"] == set(models.preset_names()) and len(listed["presets"]) == 16
+    assert listed["presets"] == set(models.preset_names()) and len(listed["presets"]) == 17
 
 
 def _librispeech_tree(root: Path) -> Path:

@@ -52,8 +52,15 @@ def test_folds_expand_into_one_experiment_per_speaker():
 def test_fsdd_speakers_suite_loads():
     s = suite.load("fsdd-speakers")
     recipes = {e.name.rsplit("-", 1)[0] for e in s.experiments if e.dataset == "fsdd"}
-    assert recipes == {"scratch", "augment", "transfer", "transfer-augment"}
-    assert len(s.cells()) == 4 + 4 * 5 * 2 * 2
+    assert recipes == {
+        "scratch", "augment", "transfer", "transfer-augment", "peak", "peak-transfer"
+    }  # fmt: skip
+    assert len(s.cells()) == 8 + 6 * 5 * 2 * 2
+    for cell in s.cells():
+        assert (cell.preset == "tc-resnet8-peak") == (
+            "peak" in cell.experiment
+            or (cell.experiment == "synth-pretrain" and cell.preset.endswith("-peak"))
+        )
     for cell in s.cells():
         assert (cell.train.augment is not None) == ("augment" in cell.experiment)
 
