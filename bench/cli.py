@@ -57,6 +57,14 @@ def _augment_line(augment) -> str:
     return ",".join(changed).replace(" ", "") or "none"
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse turns the ValueError into a usage error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
 def _check_cache_dir(cache_dir: Path | None) -> None:
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise ValueError(f"--cache-dir {cache_dir} is a file, not a folder")
@@ -255,6 +263,28 @@ def cmd_data(args) -> int:
         print(f"{args.name}: downloaded to {path}; pass --data-dir {path}")
         return 0
     _check_cache_dir(args.cache_dir)
+    if args.action == "prepare":
+        from datasets import prepare, shards
+
+        folder = prepare.prepare(
+            args.name,
+            _parse_sets(args.set),
+            args.data_dir,
+            args.cache_dir,
+            out=args.out,
+            workers=args.workers,
+            log=lambda message: print(message, file=sys.stderr, flush=True),
+        )
+        manifest = shards.read_manifest(folder)
+        splits = ", ".join(
+            f"{s} {v['count']} ({v['hours']:.2f} h, {len(v['shards'])} shards)"
+            for s, v in ((s, manifest["splits"][s]) for s in prepare.SPLITS)
+        )
+        print(
+            f"{args.name}: {splits}; {manifest['skipped']['count']} files skipped; "
+            f"{manifest['bytes'] / 1e6:.1f} MB in {folder}"
+        )
+        return 0
     data = datasets.load(args.name, _parse_sets(args.set), args.data_dir, args.cache_dir)
     sizes = {s: len(getattr(data, s)) for s in ("train", "val", "test")}
     classes = f"{len(data.labels)} labels, " if hasattr(data, "labels") else ""
@@ -443,13 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser(
         "data",
-        help="make or download a corpus",
-        description="'make NAME' builds (or loads from cache) a corpus and "
-        "prints its sizes; 'download NAME --dest DIR' fetches a real corpus and extracts it "
+        help="make, prepare or download a corpus",
+        description="'prepare NAME' reads a corpus's source once into ArrayRecord shards and a "
+        "manifest (datasets.prepare; again with the same source and options: a no-op that says "
+        "so; a killed prepare resumes), which every run then streams; 'make NAME' prepares it "
+        "and prints its sizes; 'download NAME --dest DIR' fetches a real corpus and extracts it "
         "(its SHA-256 is checked where one is pinned: speech-commands; fsdd publishes none, "
         "so the download is unverified and its hash logged, to pin with $RESDEPTH_FSDD_SHA256).",
     )
-    data.add_argument("action", choices=("make", "download"))
+    data.add_argument("action", choices=("make", "prepare", "download"))
     data.add_argument("name", help="dataset name (python -m bench list shows them)")
     data.add_argument("--dest", default="data", help="download folder (default: ./data)")
     data.add_argument("--data-dir", help=f"corpus root for 'make' (default: ${DATA_DIR_ENV})")
@@ -461,6 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="dataset option (repeatable)",
     )
     data.add_argument("--cache-dir", type=Path, help="corpus cache directory")
+    data.add_argument(
+        "--out",
+        type=Path,
+        help="where prepared corpora live, a folder every node sees on a cluster (default: "
+        "$RESDEPTH_PREPARED, else CACHE_DIR/prepared)",
+    )
+    data.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="processes decoding shards in parallel (default: this machine's cores)",
+    )
     data.set_defaults(func=cmd_data)
 
     lst = sub.add_parser(

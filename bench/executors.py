@@ -12,22 +12,22 @@ goes on. Ctrl-C cancels the running tasks; finished cells stay written, and a re
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.util
+import os
 import shutil
 import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import datasets
+import datasets.prepare
 import models
 from bench import runner
-from bench.config import Cell, Suite
+from bench.config import Cell, Resources, Suite
 from results import store
 from results.record import CellResult, ModelInfo
 
@@ -61,45 +61,26 @@ class LocalExecutor:
         return runner.run_suite(suite, run_dir, **kwargs)
 
 
-@contextlib.contextmanager
-def corpus_lock(cache_dir: str | Path | None) -> Iterator[None]:
-    """Hold an exclusive lock on the corpus cache of this node while a corpus loads.
-
-    Ray runs several cells per node at once; the first to load a corpus builds it into the cache
-    and the others wait, then read it, so a corpus is built at most once per node.
-    """
-    root = datasets.cache_dir(cache_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".resdepth.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 _WORKER_DATA: dict = {}  # a Ray worker process keeps its last corpus for the next cell
 
 
-def train_cell(
-    cell: Cell, data_dir: str | None, cache_dir: str | None, verbose: int
-) -> dict[str, Any]:
+def train_cell(cell: Cell, prepared: str, verbose: int) -> dict[str, Any]:
     """Train one cell in a temporary run directory; its record and files, to ship back.
 
-    Runs inside a Ray worker (any node). Returns ``{"result": CellResult.to_dict(), "files":
-    {path relative to the run directory: bytes}}``.
+    Runs inside a Ray worker (any node), reading the corpus the driver prepared
+    (``prepared``: its folder, which every node sees); a worker never decodes a source.
+    Returns ``{"result": CellResult.to_dict(), "files": {path relative to the run directory:
+    bytes}}``.
     """
+    from datasets import prepare
+
     runner._enable_determinism()
-    key = (cell.dataset, cell.dataset_options, data_dir, cache_dir)
-    if key not in _WORKER_DATA:
+    if prepared not in _WORKER_DATA:
         _WORKER_DATA.clear()
-        with corpus_lock(cache_dir):
-            _WORKER_DATA[key] = datasets.load(
-                cell.dataset, dict(cell.dataset_options), data_dir, cache_dir
-            )
+        _WORKER_DATA[prepared] = prepare.open_prepared(prepared)
     tmp = Path(tempfile.mkdtemp(prefix="resdepth-cell-"))
     try:
-        result = runner.run_cell(cell, _WORKER_DATA[key], tmp, verbose=verbose)
+        result = runner.run_cell(cell, _WORKER_DATA[prepared], tmp, verbose=verbose)
         files = {
             str(p.relative_to(tmp)): p.read_bytes()
             for p in sorted(tmp.rglob("*"))
@@ -108,6 +89,27 @@ def train_cell(
         return {"result": result.to_dict(), "files": files}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cell_resources(cell: Cell, resources: Resources) -> dict[str, Any]:
+    """What one cell's Ray task asks for: the suite's ``[resources]``, GPUs from the cell.
+
+    A cell placed on a GPU (``device = "gpu"``) asks for one GPU per replica; a suite's
+    ``num_gpus`` sets the GPUs of every one-replica cell instead (``0.25``: four small cells
+    share a GPU) and of cells on any device. Ray shows each task only the GPUs it was given.
+    """
+    gpus = resources.num_gpus
+    if cell.replicas > 1 and (gpus or cell.device == "gpu"):
+        gpus = cell.replicas  # data parallelism needs whole devices
+    elif not gpus and cell.device == "gpu":
+        gpus = 1
+    return {"num_cpus": resources.num_cpus, "num_gpus": gpus, "memory": resources.memory}
+
+
+def forwarded_env() -> dict[str, str]:
+    """This process's ``RESDEPTH_*`` variables (data folders, prepared copies, cache), which
+    every worker gets, so a cell reads the data the driver was told of."""
+    return {k: v for k, v in os.environ.items() if k.startswith("RESDEPTH_")}
 
 
 def write_returned(run_dir: Path, payload: dict[str, Any]) -> CellResult:
@@ -170,18 +172,22 @@ class RayExecutor:
         self.runtime_env = runtime_env or {}
         self.init = init or {}
 
-    def _task(self, ray, suite: Suite, backend: str):
-        env = {**runner.CHILD_ENV.get(backend, {}), **self.runtime_env.get("env_vars", {})}
+    def _task(self, ray, suite: Suite, cell: Cell, backend: str):
+        env = {
+            **forwarded_env(),
+            **runner.CHILD_ENV.get(backend, {}),
+            **self.runtime_env.get("env_vars", {}),
+        }
         env["KERAS_BACKEND"] = backend
-        res = suite.resources
-        return ray.remote(self.cell_function).options(
-            num_cpus=res.num_cpus,
-            num_gpus=res.num_gpus,
-            memory=res.memory,
+        asks = cell_resources(cell, suite.resources)
+        return ray.remote(
+            **asks,
+            # A GPU cell gets a fresh worker: a framework binds the devices it first sees.
+            max_calls=1 if asks["num_gpus"] else 0,
             max_retries=self.max_retries,
             retry_exceptions=False,  # run_cell records a cell's own errors; only deaths retry
             runtime_env={**self.runtime_env, "env_vars": env},
-        )
+        )(self.cell_function)
 
     def run_suite(
         self,
@@ -207,6 +213,7 @@ class RayExecutor:
         statuses: Counter = Counter()
         resumed = 0
         pending: dict = {}
+        prepared: dict = {}
         try:
             for cell in suite.cells():
                 if store.is_done(run_dir, cell.id):
@@ -216,12 +223,18 @@ class RayExecutor:
                     if progress is not None:
                         progress.skipped(done)
                     continue
-                task = self._task(ray, suite, cell.backend or here)
-                cache = str(cache_dir) if cache_dir else None
-                ref = task.remote(cell, data_dir, cache, 0 if verbose == 0 else 2)
+                corpus = (cell.dataset, cell.dataset_options)
+                if corpus not in prepared:  # once, here: workers only read the shards
+                    prepared[corpus] = str(
+                        datasets.prepare.prepare(
+                            cell.dataset, dict(cell.dataset_options), data_dir, cache_dir, log=log
+                        )
+                    )
+                task = self._task(ray, suite, cell, cell.backend or here)
+                ref = task.remote(cell, prepared[corpus], 0 if verbose == 0 else 2)
                 pending[ref] = cell
             log(f"{len(pending)} cells submitted to Ray ({resumed} already done)")
-            slots = _slots(ray, suite)
+            slots = _slots(ray, suite, list(pending.values()))
             if pending and not slots:
                 log(f"the cluster has less than one cell asks ({suite.resources}); the cells wait")
             while pending:
@@ -259,14 +272,14 @@ class RayExecutor:
             return result
 
 
-def _slots(ray, suite: Suite) -> int:
-    """How many cells of ``suite`` fit on the cluster at once (its CPUs, and GPUs if asked);
-    0 when none does (an autoscaling cluster may still add a node that fits)."""
+def _slots(ray, suite: Suite, cells: list[Cell]) -> int:
+    """How many of ``cells`` fit on the cluster at once (its CPUs, and GPUs where asked; by
+    the largest ask); 0 when none does (an autoscaling cluster may still add a node that fits)."""
     total = ray.cluster_resources()
-    res = suite.resources
-    fit = int(total.get("CPU", 1) // res.num_cpus)
-    if res.num_gpus:
-        fit = min(fit, int(total.get("GPU", 0) // res.num_gpus))
+    fit = int(total.get("CPU", 1) // suite.resources.num_cpus)
+    gpus = max((cell_resources(c, suite.resources)["num_gpus"] for c in cells), default=0)
+    if gpus:
+        fit = min(fit, int(total.get("GPU", 0) // gpus))
     return fit
 
 

@@ -2,8 +2,11 @@
 
 A dataset is one module exposing ``Config`` (a frozen dataclass of its options, validated in
 ``__post_init__``), ``KIND`` (``"kws"`` for keyword spotting, ``"asr"`` for speech recognition)
-and ``load(config, data_dir, cache_dir)`` returning ``KwsData`` or ``AsrData``; a downloadable
-corpus also has ``download(dest) -> Path``. Adding a corpus is that module plus one line here.
+and ``load(config, data_dir, cache_dir)`` returning ``KwsData`` or ``AsrData`` in memory; a
+large corpus also has ``plan(config, data_dir) -> prepare.Plan`` (its records, found without
+decoding), so that preparing it never holds it in memory; a downloadable corpus also has
+``download(dest) -> Path``. Adding a corpus is that module plus one line here. The suite reads
+every corpus prepared (``load`` below, ``datasets.prepare``).
 """
 
 from __future__ import annotations
@@ -53,10 +56,28 @@ def data_dir(name: str, given: str | Path | None = None) -> str | None:
     return str(found) if found else None
 
 
-def load(name: str, options: dict, given_dir: str | Path | None = None, cache=None):
-    """Load corpus ``name`` with ``options`` (its ``Config``), data root and cache resolved here."""
-    module = get(name)
-    return module.load(make_config(name, options), data_dir(name, given_dir), cache_dir(cache))
+def load(
+    name: str,
+    options: dict,
+    given_dir: str | Path | None = None,
+    cache=None,
+    prepared: str | Path | None = None,
+):
+    """Corpus ``name`` with ``options`` (its ``Config``), as the suite reads every corpus:
+    prepared once into shards (``datasets.prepare``: on first use, then reused by every cell,
+    process and worker) and streamed from them. Data root, cache and the prepared copies'
+    location (``prepared``, else ``$RESDEPTH_PREPARED``, else the cache's) are resolved here.
+    """
+    from datasets import prepare
+
+    folder = prepare.prepare(name, options, given_dir, cache, out=prepared, log=_log)
+    return prepare.open_prepared(folder)
+
+
+def _log(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def make_config(name: str, options: dict):

@@ -137,6 +137,20 @@ def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     return np.pad(audio, (pad // 2, pad - pad // 2))
 
 
+def read_clips(audio, indices) -> list[np.ndarray]:
+    """The clips at ``indices``: one read per shard from a prepared split, else from memory."""
+    if hasattr(audio, "read"):
+        return audio.read(indices)
+    return [audio[int(i)] for i in indices]
+
+
+def clip_lengths(audio) -> np.ndarray:
+    """Sample counts of a split's clips, without reading shards (``Clips.lengths``)."""
+    if hasattr(audio, "lengths"):
+        return audio.lengths
+    return np.array([len(a) for a in audio], dtype=np.int64)
+
+
 # ---- speech recognition -----------------------------------------------------------------------
 
 # Output characters of every CTC model: index i is ALPHABET[i]; the CTC blank is len(ALPHABET).
@@ -214,7 +228,7 @@ class AsrData:
             "alphabet": ALPHABET,
             "sizes": {s: len(getattr(self, s)) for s in ("train", "val", "test")},
             "hours": {
-                s: round(sum(len(a) for a in getattr(self, s).audio) / SAMPLE_RATE / 3600, 4)
+                s: round(float(clip_lengths(getattr(self, s).audio).sum()) / SAMPLE_RATE / 3600, 4)
                 for s in ("train", "val", "test")
             },
             "skipped": self.skipped.summary(),

@@ -12,12 +12,12 @@ file: a FLAC without a transcript line (``no transcript``), an empty transcript,
 characters outside the CTC alphabet after ``normalize_transcript`` (``out of alphabet``), a
 transcript line whose FLAC is missing (``missing audio``), a misnamed FLAC (``bad name``), a
 duplicated transcript line, and any file that does not decode (``datasets.audio`` reasons).
-Utterances longer than ``max_seconds`` are not bad data: they are left out and counted per split
-in ``info["too_long"]``.
+Training utterances longer than ``max_seconds`` are not bad data: they are left out and counted
+in ``info["too_long"]``; dev and test are never capped.
 
-Decoding is not cached: the FLAC files are the cache, and they are read with a thread pool. All
-of a split is held in memory as float32: ``train-clean-100`` (100 hours) takes about 23 GB, the
-dev and test subsets (5.4 hours each) about 1.2 GB.
+``plan`` finds the records without decoding; the suite prepares them once into shards
+(``datasets.prepare``) and streams them, so no split is ever held in memory (``load`` decodes
+into memory for small subsets and tests: ``train-clean-100`` would take about 23 GB).
 """
 
 from __future__ import annotations
@@ -32,16 +32,15 @@ from typing import NamedTuple
 import soundfile as sf
 
 from datasets import download as _download
-from datasets.audio import load_clips
+from datasets import prepare
 from datasets.base import (
-    SAMPLE_RATE,
     AsrData,
-    AsrSplit,
     DataError,
     SkipLog,
     normalize_transcript,
     out_of_alphabet,
 )
+from datasets.prepare import Entry, Plan
 
 KIND = "asr"
 NAME = "librispeech"
@@ -80,8 +79,9 @@ class Config:
     Attributes:
         train, val, test: subset names (folders in the LibriSpeech layout) pooled into each
             split; a single name is accepted. A subset may serve only one split.
-        max_seconds: leave out utterances longer than this (counted in ``info["too_long"]``);
-            ``None`` keeps all. LibriSpeech utterances run up to ~35 s.
+        max_seconds: leave out training utterances longer than this (counted in
+            ``info["too_long"]``; dev and test are never capped); ``None`` keeps all.
+            LibriSpeech utterances run up to ~35 s.
     """
 
     train: tuple[str, ...] = ("train-clean-100",)
@@ -221,70 +221,72 @@ def _seconds(path: Path) -> float | None:
     return info.frames / info.samplerate if info.samplerate else None
 
 
-def _load_split(
-    root: Path, subsets: tuple[str, ...], config: Config, skipped: SkipLog
-) -> tuple[AsrSplit, int]:
-    """Pool ``subsets`` into one split; returns it and how many utterances were too long."""
+def _plan_split(
+    root: Path, subsets: tuple[str, ...], cap: float | None, skipped: SkipLog
+) -> tuple[list[Entry], int]:
+    """Pool ``subsets`` into one split's records; returns them and how many were too long by
+    their headers (``prepare`` also leaves out those whose header could not tell)."""
     utts = [u for subset in subsets for u in scan_subset(find_subset(root, subset), skipped)]
     too_long = 0
-    if config.max_seconds is not None:
+    if cap is not None:
         kept = []
         for u in utts:
             seconds = _seconds(u.path)
-            if seconds is not None and seconds > config.max_seconds:
+            if seconds is not None and seconds > cap:
                 too_long += 1
             else:
                 kept.append(u)
         utts = kept
-    decoded = load_clips([u.path for u in utts], skipped, length=None, seconds=CLIP_SECONDS_RANGE)
-    pairs = [(u, a) for u, a in zip(utts, decoded, strict=True) if a is not None]
-    if config.max_seconds is not None:  # when the header could not tell
-        limit = config.max_seconds * SAMPLE_RATE
-        too_long += sum(len(a) > limit for _, a in pairs)
-        pairs = [(u, a) for u, a in pairs if len(a) <= limit]
-    split = AsrSplit(
-        audio=tuple(a for _, a in pairs),
-        transcripts=tuple(u.text for u, _ in pairs),
-        speakers=tuple(u.speaker for u, _ in pairs),
-        ids=tuple(u.uid for u, _ in pairs),
-    )
-    return split, too_long
+    return [Entry(str(u.path), u.text, u.speaker, u.uid) for u in utts], too_long
 
 
-def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> AsrData:
-    """Load the subsets of ``config`` from ``data_dir`` into train/val/test.
+def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
+    """The records of ``config``'s subsets under ``data_dir``, found without decoding.
+
+    ``max_seconds`` caps the training split only: dev and test are scored whole, so figures
+    compare with published ones.
 
     Raises:
         DataError: no folder, a subset not found, or a split with no usable utterance (the
             message names the folders and what was skipped).
     """
-    del cache_dir  # the FLAC files are read directly (see the module docstring)
     root = _download.data_root(data_dir, NAME)
     skipped = SkipLog()
-    splits: dict[str, AsrSplit] = {}
+    splits: dict[str, list[Entry]] = {}
     too_long: dict[str, int] = {}
+    caps = {split: config.max_seconds if split == "train" else None for split in SPLITS}
     for split in SPLITS:
         subsets = getattr(config, split)
-        splits[split], too_long[split] = _load_split(root, subsets, config, skipped)
-        if len(splits[split]) == 0:
+        splits[split], too_long[split] = _plan_split(root, subsets, caps[split], skipped)
+        if not splits[split]:
             folders = ", ".join(str(find_subset(root, s)) for s in subsets)
             raise DataError(
                 f"no usable LibriSpeech utterances for {split} in {folders}: "
                 f"{skipped.count} files skipped so far ({skipped.by_reason() or 'none'}), "
                 f"{too_long[split]} longer than max_seconds={config.max_seconds}"
             )
-    return AsrData(
-        name=NAME,
-        **splits,
+    return Plan(
+        KIND,
+        splits,
         skipped=skipped,
         info={
             "subsets": {split: list(getattr(config, split)) for split in SPLITS},
             "max_seconds": config.max_seconds,
-            "too_long": too_long,
-            "speakers": {split: len(set(splits[split].speakers)) for split in SPLITS},
+            "max_seconds_applies_to": ["train"],
+            "speakers": {split: len({e.speaker for e in splits[split]}) for split in SPLITS},
             "data_dir": str(root),
         },
+        seconds=CLIP_SECONDS_RANGE,
+        max_seconds=caps,
+        too_long=too_long,
     )
+
+
+def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> AsrData:
+    """LibriSpeech decoded into memory in this process (``plan`` then decode): for small
+    subsets and tests. The suite reads it prepared (``datasets.load``: shards on demand)."""
+    del cache_dir
+    return prepare.materialize(plan(config, data_dir), NAME)
 
 
 def source(subset: str) -> _download.Source:

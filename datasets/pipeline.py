@@ -2,6 +2,11 @@
 
 Features are computed inside the model (log-mel front end), so a pipeline only feeds raw clips.
 Shuffling is seeded per cell, which with the model seed makes a cell's training reproducible.
+
+Every pipeline shuffles and batches *indices* and reads each batch's clips in one step: from
+an array in memory (``tf.gather``) or from a prepared corpus's shards (``shards.Clips``,
+read in parallel ``tf.numpy_function`` calls, in order), so host memory holds the index and a
+few batches, never the corpus. Both give the same batches for the same seed.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets import augment as _augment
-from datasets.base import AsrSplit, AudioSplit, encode
+from datasets.base import AsrSplit, AudioSplit, clip_lengths, encode, read_clips
 
 
 def batches(
@@ -32,14 +37,34 @@ def batches(
     the fly with stateless ops seeded from ``augment_seed + augment.seed``: the same seeds give
     the same batches; every epoch draws anew. Without it the pipeline is exactly as before.
     """
-    audio, labels = tf.constant(split.audio), tf.constant(split.labels)
+    labels = tf.constant(split.labels)
     ds = tf.data.Dataset.range(len(split))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda i: (tf.gather(audio, i), tf.gather(labels, i)))
+    read = _reader(split.audio)
+    ds = ds.batch(batch_size).map(
+        lambda i: (read(i), tf.gather(labels, i)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if augment is not None and augment.waveform:
         ds = _augmented(ds, augment, augment_seed + augment.seed, split.audio.shape[1])
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _reader(audio) -> callable:
+    """``indices -> clips`` as a tf.data op: a gather from memory, or a read from shards."""
+    if isinstance(audio, np.ndarray):
+        constant = tf.constant(audio)
+        return lambda i: tf.gather(constant, i)
+    shape = [None, *audio.shape[1:]]
+
+    def read(i):
+        out = tf.numpy_function(audio.batch, [i], tf.float32, stateful=False)
+        out.set_shape(shape)
+        return out
+
+    return read
 
 
 def _augmented(ds: tf.data.Dataset, augment: _augment.Augment, seed: int, samples: int):
@@ -61,40 +86,51 @@ def asr_batches(
     """Padded ``({"audio", "length"}, {"labels", "label_length"})`` batches of ``split``.
 
     Utterances are grouped by length into ``buckets`` buckets (boundaries at length quantiles),
-    so a batch pads little; shuffled each epoch (seeded) when ``shuffle_seed`` is set.
+    so a batch pads little; shuffled each epoch (seeded) when ``shuffle_seed`` is set. The
+    bucketing runs on indices (``bucket_by_sequence_length``); each batch's audio and labels are
+    then read and padded to its longest utterance in one step.
     """
-    lengths = np.array([len(a) for a in split.audio], dtype=np.int32)
+    lengths = np.asarray(clip_lengths(split.audio), dtype=np.int32)
     labels = [encode(t) for t in split.transcripts]
     label_lengths = np.array([len(t) for t in labels], dtype=np.int32)
-
-    def utterances():
-        yield from zip(split.audio, lengths, labels, label_lengths, strict=True)
-
-    ds = tf.data.Dataset.from_generator(
-        utterances,
-        output_signature=(
-            tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([], tf.int32),
-            tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([], tf.int32),
-        ),
-    )
+    ds = tf.data.Dataset.range(len(split))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
     quantiles = np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1]) if buckets > 1 else []
     boundaries = sorted({int(q) + 1 for q in quantiles})
+    length_of = tf.constant(lengths)
     ds = ds.bucket_by_sequence_length(
-        lambda audio, n, text, m: n,
+        lambda i: tf.gather(length_of, i),
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=(0.0, 0, 0, 0),
     )
     # Each bucket's size is fixed by the lengths, so the batch count is too, whatever the shuffle.
     per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
     batches = int(sum(-(-n // batch_size) for n in per_bucket))
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
-    return ds.map(_asr_dicts, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def pad(indices: np.ndarray):
+        audio = _padded(read_clips(split.audio, indices), np.float32)
+        text = _padded([labels[int(i)] for i in indices], np.int32)
+        return audio, lengths[indices], text, label_lengths[indices]
+
+    def read(i):
+        audio, n, text, m = tf.numpy_function(
+            pad, [i], (tf.float32, tf.int32, tf.int32, tf.int32), stateful=False
+        )
+        audio.set_shape([None, None])
+        text.set_shape([None, None])
+        n.set_shape([None])
+        m.set_shape([None])
+        return {"audio": audio, "length": n}, {"labels": text, "label_length": m}
+
+    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _asr_dicts(audio, n, text, m):
-    return {"audio": audio, "length": n}, {"labels": text, "label_length": m}
+def _padded(rows: list[np.ndarray], dtype) -> np.ndarray:
+    """Rows zero-padded at the end to the longest one: ``[n, longest]``."""
+    out = np.zeros((len(rows), max(len(r) for r in rows)), dtype)
+    for k, row in enumerate(rows):
+        out[k, : len(row)] = row
+    return out

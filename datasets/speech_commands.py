@@ -22,6 +22,11 @@ Label sets (``Config.labels``):
   random gain in [0, 1], so no noise sample is shared between splits.
 - ``"35"``: all 35 words as classes; no unknown or silence class (the fractions are unused).
 
+Partial trees (a home-made keyword set in this layout, a partial download) load: ``words``
+names the class words (for ``"12"`` the keywords; every other folder is unknown), and without
+it the label set's words that have a folder are the classes, with a warning naming the missing
+ones; ``info`` records both (``words``, ``missing_words``).
+
 Speaker ids are the hash prefix of each file name. Files whose names do not follow the layout,
 files that do not decode and files listed in a split list but missing are skipped and counted.
 """
@@ -31,13 +36,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from datasets import download as _download
-from datasets.audio import AUDIO_SUFFIXES, AudioError, load_clips, read_audio, stack
-from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, AudioSplit, DataError, KwsData, SkipLog
+from datasets import prepare
+from datasets.audio import AUDIO_SUFFIXES, AudioError, read_audio
+from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, DataError, KwsData, SkipLog
+from datasets.prepare import Entry, Plan
 
 KIND = "kws"
 NAME = "speech-commands"
@@ -81,10 +89,13 @@ class Config:
             clips; in [0, 1].
         silence_fraction: ``"12"`` only: silence clips per split, as a share of its keyword
             clips; in [0, 1]. 0 needs no ``_background_noise_`` folder.
+        words: the word folders that are classes (for ``"12"``: the keywords; every other
+            folder is an unknown word); empty: the label set's words that have a folder.
         seed: draws the unknown subset and the silence cuts.
     """
 
     labels: str = "12"
+    words: tuple[str, ...] = ()
     unknown_fraction: float = 0.1
     silence_fraction: float = 0.1
     seed: int = 0
@@ -99,6 +110,18 @@ class Config:
                 f"Received: labels={self.labels!r}"
             )
         object.__setattr__(self, "labels", labels)
+        words = (self.words,) if isinstance(self.words, str) else self.words
+        if (
+            not isinstance(words, (list, tuple))
+            or not all(isinstance(w, str) and w and not w.startswith((".", "_")) for w in words)
+            or "/" in "".join(words)
+            or len(set(words)) != len(words)
+        ):
+            raise ValueError(
+                "words must be a list of distinct word folder names (not starting with '.' "
+                f"or '_'). Received: words={self.words!r}"
+            )
+        object.__setattr__(self, "words", tuple(words))
         for field in ("unknown_fraction", "silence_fraction"):
             value = getattr(self, field)
             if (
@@ -153,43 +176,71 @@ def _scan_word(root: Path, word: str, skipped: SkipLog) -> list[Utterance]:
 
 
 def _silence(
-    noises: list[tuple[str, np.ndarray]], split: str, n: int, rng: np.random.Generator
-) -> tuple[list[np.ndarray], list[str]]:
+    noises: list[tuple[str, Path, int]], split: str, n: int, rng: np.random.Generator
+) -> list[Entry]:
     """``n`` one-second cuts of background noise for ``split`` (from its region of each file),
-    each scaled by a gain drawn in [0, 1]; returns the clips and their source names."""
+    each scaled by a gain drawn in [0, 1]: planned records over ``(name, path, samples)``."""
     lo, hi = NOISE_REGIONS[split]
     spans = []
-    for name, audio in noises:
-        start, stop = int(lo * len(audio)), int(hi * len(audio))
+    for name, path, length in noises:
+        start, stop = int(lo * length), int(hi * length)
         if stop - start >= CLIP_SAMPLES:
-            spans.append((name, audio, start, stop))
+            spans.append((name, path, start, stop))
     if n and not spans:
         raise DataError(
             f"no background-noise file is long enough to cut {split} silence from "
             f"(each needs {CLIP_SAMPLES / (hi - lo) / SAMPLE_RATE:.0f} s); set silence_fraction=0 "
             "to load without a _silence_ class"
         )
-    clips, sources = [], []
-    for _ in range(n):
-        name, audio, start, stop = spans[int(rng.integers(len(spans)))]
+    cuts = []
+    for number in range(n):
+        name, path, start, stop = spans[int(rng.integers(len(spans)))]
         offset = int(rng.integers(start, stop - CLIP_SAMPLES + 1))
-        gain = np.float32(rng.uniform(0.0, 1.0))
-        clips.append(audio[offset : offset + CLIP_SAMPLES] * gain)
-        sources.append(f"{NOISE_DIR}/{name}")
-    return clips, sources
+        gain = float(np.float32(rng.uniform(0.0, 1.0)))
+        source = f"{NOISE_DIR}/{name}"
+        cuts.append(Entry(str(path), -1, source, f"{source}#{number}", cut=(offset, gain)))
+    return cuts
 
 
-def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> KwsData:
-    """Load Speech Commands from ``data_dir`` into train/val/test per ``config``.
+def _words(config: Config, folders: list[str], root: Path) -> tuple[tuple[str, ...], list[str]]:
+    """The words that are classes (the keywords, for 12 labels) and the label set's words
+    missing from the tree. ``config.words`` names them (each folder must exist); otherwise
+    every word of the label set that has a folder, so a partial tree (a home-made keyword set
+    in this layout, a partial download) loads with a warning naming what is missing."""
+    standard = KEYWORDS if config.labels == "12" else WORDS_35
+    if config.words:
+        absent = [w for w in config.words if w not in folders]
+        if absent:
+            raise DataError(
+                f"missing word folder(s) {', '.join(absent)} named in words="
+                f"{list(config.words)!r}; {_layout_hint(root)}"
+            )
+        return config.words, [w for w in standard if w not in config.words]
+    present = tuple(w for w in standard if w in folders)
+    missing = [w for w in standard if w not in folders]
+    if not present:
+        raise DataError(
+            f"none of the {len(standard)} word folders of labels={config.labels!r} is under "
+            f"{root} (name yours with the words option); {_layout_hint(root)}"
+        )
+    if missing:
+        warnings.warn(
+            f"{root}: {len(missing)} of the {len(standard)} words of labels={config.labels!r} "
+            f"have no folder ({', '.join(missing)}); their {len(present)} present words are the "
+            "classes",
+            stacklevel=3,
+        )
+    return present, missing
 
-    Decoding is not cached (every selected file is read once per load, in a thread pool);
-    ``cache_dir`` is accepted for the common loader signature.
+
+def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
+    """Which recording becomes which record of which split, per ``config``, decoding only the
+    background noise (the silence cuts need its lengths); ``datasets.prepare`` decodes the rest.
 
     Raises:
         DataError: no folder, not the Speech Commands layout (missing lists or word folders),
             or no background noise to cut silence from.
     """
-    del cache_dir
     root = _download.data_root(data_dir, NAME)
     skipped = SkipLog()
     val_list = _read_list(root / VAL_LIST, root)
@@ -197,19 +248,13 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
     folders = sorted(
         p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
     )
-    required = KEYWORDS if config.labels == "12" else WORDS_35
-    missing = [w for w in required if w not in folders]
-    if missing:
-        raise DataError(
-            f"missing word folder(s) {', '.join(missing)} for labels={config.labels!r}; "
-            f"{_layout_hint(root)}"
-        )
+    required, missing = _words(config, folders, root)
     if config.labels == "12":
-        unknown_words = [w for w in folders if w not in KEYWORDS]
+        unknown_words = [w for w in folders if w not in required]
         ignored: list[str] = []
     else:
         unknown_words = []
-        ignored = [w for w in folders if w not in WORDS_35]
+        ignored = [w for w in folders if w not in required]
     used = set(required) | set(unknown_words)
 
     utterances = [u for word in sorted(used) for u in _scan_word(root, word, skipped)]
@@ -219,32 +264,14 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
             if rel.split("/", 1)[0] in used and not (root / rel).is_file():
                 skipped.skip(root / rel, f"missing: listed in {list_name} but not found")
 
-    names = label_names(config.labels)
+    names = (*required, UNKNOWN, SILENCE) if config.labels == "12" else required
     index = {name: i for i, name in enumerate(names)}
     by_split: dict[str, list[Utterance]] = {s: [] for s in SPLITS}
     for u in utterances:
         split = "test" if u.rel in test_list else "val" if u.rel in val_list else "train"
         by_split[split].append(u)
 
-    # Which recordings each split uses: all keyword ones, and (12 labels) a seeded unknown subset.
-    chosen: dict[str, list[Utterance]] = {}
-    keyword_counts: dict[str, int] = {}
-    for i, split in enumerate(SPLITS):
-        words = [u for u in by_split[split] if u.word in required]
-        keyword_counts[split] = len(words)
-        pool = [u for u in by_split[split] if u.word not in required]
-        n_unknown = min(len(pool), math.ceil(config.unknown_fraction * len(words)))
-        if config.labels == "12" and n_unknown:
-            rng = np.random.default_rng([config.seed, i, 1])
-            picks = np.sort(rng.choice(len(pool), size=n_unknown, replace=False))
-            words += [pool[j] for j in picks]
-        chosen[split] = sorted(words, key=lambda u: u.rel)
-
-    flat = [u for split in SPLITS for u in chosen[split]]
-    clips = load_clips([root / u.rel for u in flat], skipped, seconds=CLIP_SECONDS_RANGE)
-    decoded = dict(zip((u.rel for u in flat), clips, strict=True))
-
-    noises: list[tuple[str, np.ndarray]] = []
+    noises: list[tuple[str, Path, int]] = []
     if config.labels == "12" and config.silence_fraction > 0:
         noise_dir = root / NOISE_DIR
         if not noise_dir.is_dir():
@@ -256,53 +283,64 @@ def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> 
             if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
                 continue
             try:
-                noises.append((path.stem, read_audio(path)))
+                noises.append((path.stem, path, len(read_audio(path))))
             except AudioError as err:
                 skipped.skip(path, err.reason)
 
-    splits = {}
+    # Which recordings each split uses: all keyword ones, and (12 labels) a seeded unknown subset.
+    splits: dict[str, list[Entry]] = {}
     for i, split in enumerate(SPLITS):
-        audio, labels, speakers = [], [], []
-        for u in chosen[split]:
-            clip = decoded[u.rel]
-            if clip is None:
-                continue
-            audio.append(clip)
-            labels.append(index[u.word] if u.word in index else index[UNKNOWN])
-            speakers.append(u.speaker)
+        words = [u for u in by_split[split] if u.word in required]
+        keyword_count = len(words)
+        pool = [u for u in by_split[split] if u.word not in required]
+        n_unknown = min(len(pool), math.ceil(config.unknown_fraction * len(words)))
+        if config.labels == "12" and n_unknown:
+            rng = np.random.default_rng([config.seed, i, 1])
+            picks = np.sort(rng.choice(len(pool), size=n_unknown, replace=False))
+            words += [pool[j] for j in picks]
+        splits[split] = [
+            Entry(str(root / u.rel), index.get(u.word, index.get(UNKNOWN, -1)), u.speaker, u.rel)
+            for u in sorted(words, key=lambda u: u.rel)
+        ]
         if config.labels == "12":
-            n_silence = math.ceil(config.silence_fraction * keyword_counts[split])
+            n_silence = math.ceil(config.silence_fraction * keyword_count)
             rng = np.random.default_rng([config.seed, i, 2])
-            cuts, sources = _silence(noises, split, n_silence, rng)
-            audio += cuts
-            labels += [index[SILENCE]] * len(cuts)
-            speakers += sources
-        splits[split] = AudioSplit(
-            audio=stack(audio),
-            labels=np.array(labels, np.int32),
-            speakers=np.array(speakers, dtype=str),
-        )
-    if not any(len(s) for s in splits.values()):
+            cuts = _silence(noises, split, n_silence, rng)
+            splits[split] += [dataclasses.replace(c, target=index[SILENCE]) for c in cuts]
+    if not any(splits.values()):
         raise DataError(
             f"no usable Speech Commands recordings under {root} "
             f"({skipped.count} files skipped: {skipped.by_reason() or 'none'}); "
             f"{_layout_hint(root)}"
         )
-    return KwsData(
-        name=NAME,
+    return Plan(
+        KIND,
+        splits,
         labels=names,
-        train=splits["train"],
-        val=splits["val"],
-        test=splits["test"],
         skipped=skipped,
         info={
             "label_set": config.labels,
+            "words": list(required),
+            "words_from": "suite" if config.words else "present folders",
+            "missing_words": missing,
             "unknown_words": unknown_words,
             "ignored_folders": ignored,
-            "noise_files": [name for name, _ in noises],
+            "noise_files": [name for name, _, _ in noises],
             "data_dir": str(root),
         },
+        clip_samples=CLIP_SAMPLES,
+        seconds=CLIP_SECONDS_RANGE,
     )
+
+
+def load(config: Config, data_dir: str | os.PathLike | None, cache_dir=None) -> KwsData:
+    """Speech Commands decoded into memory in this process (``plan`` then decode).
+
+    The suite reads it prepared instead (``datasets.load``: shards read on demand);
+    ``cache_dir`` is accepted for the common loader signature.
+    """
+    del cache_dir
+    return prepare.materialize(plan(config, data_dir), NAME)
 
 
 def download(dest: Path) -> Path:

@@ -189,4 +189,6 @@ def test_verbose_brings_the_log_lines_back():
         text=True,
         timeout=300,
     )
-    assert out.returncode == 0 and "oneDNN" in out.stderr
+    # TensorFlow's own start-up lines (which ones depends on the CPU: oneDNN's is not on all)
+    assert out.returncode == 0
+    assert "oneDNN" in out.stderr or "absl::InitializeLog" in out.stderr, out.stderr

@@ -106,12 +106,13 @@ def test_unusable_files_are_skipped_counted_and_named(tree):
     assert data.summary()["skipped"]["count"] == 7
 
 
-def test_max_seconds_leaves_out_long_utterances(tree):
+def test_max_seconds_leaves_out_long_training_utterances_only(tree):
     config = ls.Config(**SUBSETS, max_seconds=0.45)
     data = ls.load(config, tree, None)
     assert len(data.train) == 4  # 19-198-0002 lasts 0.5 s
     assert "19-198-0002" not in data.train.ids
-    assert data.info["too_long"] == {"train": 1, "val": 1, "test": 1}
+    assert data.info["too_long"] == {"train": 1, "val": 0, "test": 0}
+    assert "19-198-0002" in data.test.ids and len(data.test) == 5  # dev and test stay whole
     assert all(len(a) <= 0.45 * 16000 for a in data.train.audio)
     assert data.skipped.count == 0  # too long is not bad data
 

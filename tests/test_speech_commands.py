@@ -136,8 +136,29 @@ def test_v1_style_tree_without_all_35_words(tmp_path):
     root = make_tree(tmp_path / "v1", words=(*sc.KEYWORDS, "bed", "cat"))
     data = sc.load(sc.Config(), root, None)
     assert data.info["unknown_words"] == ["bed", "cat"]
-    with pytest.raises(DataError, match="missing word folder.*backward"):
-        sc.load(sc.Config(labels="35"), root, None)
+    with pytest.warns(UserWarning, match=r"23 of the 35 words .*backward"):
+        data = sc.load(sc.Config(labels="35"), root, None)
+    assert data.labels == tuple(w for w in sc.WORDS_35 if w in (*sc.KEYWORDS, "bed", "cat"))
+    assert "backward" in data.info["missing_words"]
+    assert data.info["words_from"] == "present folders"
+
+
+def test_a_partial_tree_loads_the_words_it_has_or_the_words_named(tmp_path):
+    root = make_tree(tmp_path / "mine", words=("yes", "no", "marvin", "sheila"))
+    with pytest.warns(UserWarning, match="8 of the 10 words"):
+        data = sc.load(sc.Config(), root, None)
+    assert data.labels == ("yes", "no", "_unknown_", "_silence_")
+    assert data.info["unknown_words"] == ["marvin", "sheila"]
+    data = sc.load(sc.Config(words=("marvin", "yes")), root, None)
+    assert data.labels == ("marvin", "yes", "_unknown_", "_silence_")
+    assert sorted(set(_names(data, "train"))) == ["_silence_", "_unknown_", "marvin", "yes"]
+    assert data.info["words_from"] == "suite"
+    data = sc.load(sc.Config(labels="35", words=("sheila", "marvin")), root, None)
+    assert data.labels == ("sheila", "marvin") and data.info["ignored_folders"] == ["no", "yes"]
+    with pytest.raises(DataError, match="missing word folder.*wow"):
+        sc.load(sc.Config(words=("yes", "wow")), root, None)
+    with pytest.raises(DataError, match="none of the 35 word folders"):
+        sc.load(sc.Config(labels="35"), make_tree(tmp_path / "other", words=("hello",)), None)
 
 
 def test_bad_and_missing_files_are_skipped_and_counted(tmp_path):
@@ -185,7 +206,7 @@ def test_folder_with_no_usable_audio_is_a_data_error(tmp_path):
     root = make_tree(tmp_path / "sc", words=sc.KEYWORDS, noise=False)
     for path in root.glob("*/*.wav"):
         path.write_bytes(b"")
-    with pytest.warns(UserWarning), pytest.raises(DataError, match="no usable Speech Commands"):
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="no usable recordings"):
         sc.load(sc.Config(silence_fraction=0), root, None)
 
 
@@ -197,6 +218,8 @@ def test_folder_with_no_usable_audio_is_a_data_error(tmp_path):
         ({"unknown_fraction": -0.1}, "unknown_fraction=-0.1"),
         ({"silence_fraction": 2}, "silence_fraction=2"),
         ({"seed": 1.5}, "seed=1.5"),
+        ({"words": ("yes", "yes")}, "words=('yes', 'yes')"),
+        ({"words": ("_silence_",)}, "words=('_silence_',)"),
     ],
 )
 def test_config_errors_name_the_field(kwargs, field):

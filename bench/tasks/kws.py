@@ -112,7 +112,7 @@ def features(front: keras.Model, split: AudioSplit) -> AudioSplit:
     key = (id(split.audio), int(front.output.shape[-1]))
     cached = _FEATURES.get(key)
     if cached is None or cached[0]() is not split.audio:
-        feats = np.asarray(front.predict(split.audio, batch_size=EVAL_BATCH, verbose=0))
+        feats = np.asarray(front.predict(batches(split, EVAL_BATCH), verbose=0))
         _FEATURES[key] = cached = (weakref.ref(split.audio), feats.astype(np.float32, copy=False))
         while len(_FEATURES) > _FEATURES_KEPT:
             _FEATURES.pop(next(iter(_FEATURES)))
@@ -200,6 +200,10 @@ def _relabel(data: KwsData, labels: list[str], split: str) -> tuple[KwsData, int
         raise DataError(
             f"none of the dataset's labels {list(data.labels)} is known to the model {labels}"
         )
-    sub = AudioSplit(part.audio[keep], new[keep].astype(np.int32), part.speakers[keep])
+    sub = AudioSplit(
+        part.audio.take(np.flatnonzero(keep), axis=0),
+        new[keep].astype(np.int32),
+        part.speakers[keep],
+    )
     relabeled = KwsData(data.name, tuple(labels), sub, sub, sub, data.skipped, data.info)
     return relabeled, int((~keep).sum())

@@ -26,7 +26,7 @@ from bench import metrics
 from bench.config import Cell
 from bench.tasks.asr import ctc, lexicon, term_detection
 from bench.tasks.base import Evaluation, Setup, spec_augment_options
-from datasets.base import ALPHABET, AsrData, AsrSplit
+from datasets.base import ALPHABET, AsrData, AsrSplit, clip_lengths, read_clips
 from datasets.pipeline import asr_batches
 from results.metrics import Metric
 
@@ -78,10 +78,10 @@ def setup(cell: Cell, data: AsrData) -> Setup:
     for split in ("train", "val"):
         ctc.check_alignable(getattr(data, split), model.frames, split)
     train_ds = asr_batches(data.train, cfg.batch_size, shuffle_seed=cell.seed)
-    steps = sum(1 for _ in train_ds)  # before the probe: each pass reshuffles (seeded)
+    steps = int(train_ds.cardinality())  # fixed by the lengths (asr_batches), no pass needed
     probe = [b for _, b in zip(range(PROBE_BATCHES), train_ds, strict=False)]
     model(probe[0][0])  # build the wrapper's variables before the gradient probe reads them
-    lengths = [len(a) for a in data.test.audio]
+    lengths = clip_lengths(data.test.audio)
     return Setup(
         model=model,
         served=net,
@@ -93,7 +93,7 @@ def setup(cell: Cell, data: AsrData) -> Setup:
         probe_loss=lambda x, y, p: ctc.ctc_loss(x, y, p, model.frames),
         probe_batches=probe,
         example=data.test.audio[int(np.argsort(lengths)[len(lengths) // 2])],  # median length
-        samples=int(np.mean([len(a) for a in data.train.audio])),
+        samples=int(np.mean(clip_lengths(data.train.audio))),
     )
 
 
@@ -118,13 +118,14 @@ def validation_metrics(setup: Setup, data: AsrData, history) -> dict[str, Metric
 
 def padded_batches(split: AsrSplit):
     """``(indices, padded audio, sample counts)`` over ``split``, shortest first (less padding)."""
-    order = np.argsort([len(a) for a in split.audio], kind="stable")
+    order = np.argsort(clip_lengths(split.audio), kind="stable")
     for start in range(0, len(order), EVAL_BATCH):
         idx = order[start : start + EVAL_BATCH]
-        n = np.array([len(split.audio[i]) for i in idx], dtype=np.int32)
+        clips = read_clips(split.audio, idx)
+        n = np.array([len(c) for c in clips], dtype=np.int32)
         batch = np.zeros((len(idx), n.max()), dtype=np.float32)
-        for row, i in enumerate(idx):
-            batch[row, : n[row]] = split.audio[i]
+        for row, clip in enumerate(clips):
+            batch[row, : n[row]] = clip
         yield idx, batch, n
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from datasets.base import ALPHABET, encode
+from datasets.base import ALPHABET, clip_lengths, encode
 
 BLANK = len(ALPHABET)  # the CTC blank is the last output
 NUM_OUTPUTS = len(ALPHABET) + 1
@@ -92,7 +92,7 @@ def frames_needed(ids) -> int:
 def check_alignable(split, frames: Callable, name: str) -> None:
     """Refuse, before training, utterances with fewer output frames than their transcript needs
     (their CTC loss is infinite): a ``ValueError`` naming how many and which."""
-    n = np.asarray(frames(np.array([len(a) for a in split.audio], dtype=np.int64)))
+    n = np.asarray(frames(np.asarray(clip_lengths(split.audio), dtype=np.int64)))
     short = [i for i, text in enumerate(split.transcripts) if frames_needed(encode(text)) > n[i]]
     if short:
         ids = ", ".join(split.ids[i] for i in short[:5])

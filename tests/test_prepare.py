@@ -1,0 +1,216 @@
+"""Prepare once, stream everywhere (datasets.prepare, datasets.shards): a prepared corpus gives
+back bit for bit what its loader decodes, is written once (a second prepare is a no-op, a killed
+one resumes, a half-written shard is never read), counts its skipped files once, and streams
+the same batches as the corpus in memory."""
+
+import pickle
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_librispeech import SUBSETS, make_subset
+from test_speech_commands import make_tree
+
+import datasets
+from datasets import librispeech as ls
+from datasets import prepare, shards
+from datasets import speech_commands as sc
+from datasets.base import DataError
+
+SC_OPTIONS = {"labels": "12", "unknown_fraction": 0.5, "silence_fraction": 0.5}
+
+
+@pytest.fixture(scope="module")
+def sc_tree(tmp_path_factory) -> Path:
+    root = make_tree(tmp_path_factory.mktemp("sc") / "speech_commands_v0_02")
+    (root / "yes" / "ffffffff_nohash_0.wav").write_bytes(b"RIFF not a wave")  # bad: skipped
+    return root
+
+
+def _prepare(tree, cache, options=SC_OPTIONS, name="speech-commands", **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepare.prepare(name, dict(options), tree, cache, **kwargs)
+
+
+def _same(memory, prepared):
+    for split in ("train", "val", "test"):
+        a, b = getattr(memory, split), getattr(prepared, split)
+        assert len(a) == len(b), split
+        if hasattr(a, "labels"):
+            np.testing.assert_array_equal(np.asarray(a.audio), np.asarray(b.audio))
+            np.testing.assert_array_equal(a.labels, b.labels)
+            np.testing.assert_array_equal(a.speakers, b.speakers)
+        else:
+            for x, y in zip(a.audio, b.audio, strict=True):
+                np.testing.assert_array_equal(x, y)
+            assert a.transcripts == b.transcripts and a.ids == b.ids
+            assert a.speakers == b.speakers
+
+
+def test_pcm_is_int16_exactly_where_that_is_lossless():
+    exact = (np.arange(-5, 5, dtype=np.float32)) / 32768
+    data, dtype = shards.encode_pcm(exact)
+    assert dtype == "int16" and len(data) == 2 * len(exact)
+    np.testing.assert_array_equal(shards.decode_pcm(data, dtype), exact)
+    inexact = exact + np.float32(1e-7)
+    data, dtype = shards.encode_pcm(inexact)
+    assert dtype == "float32"
+    np.testing.assert_array_equal(shards.decode_pcm(data, dtype), inexact)
+    assert shards.encode_pcm(np.array([1.0], np.float32))[1] == "float32"  # 32768 overflows
+
+
+def test_speech_commands_prepared_equals_decoded(sc_tree, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = sc.load(sc.Config(**SC_OPTIONS), sc_tree)
+    folder = _prepare(sc_tree, tmp_path)
+    data = prepare.open_prepared(folder)
+    _same(memory, data)
+    assert data.labels == memory.labels
+    # WAV sources are stored as int16 (lossless), the gain-scaled silence cuts as float32
+    stored = set(np.unique(data.train.audio.dtypes))
+    assert stored == {"int16", "float32"}
+    manifest = shards.read_manifest(folder)
+    assert manifest["skipped"]["count"] == memory.skipped.count == 1
+    assert manifest["skipped"]["all"][0][0].endswith("ffffffff_nohash_0.wav")
+    assert data.skipped.count == 1
+    assert manifest["splits"]["train"]["count"] == len(memory.train)
+    assert manifest["source"]["fingerprint"].startswith("files:")
+    assert manifest["options"]["labels"] == "12"
+
+
+def test_a_second_prepare_is_a_no_op_that_says_so(sc_tree, tmp_path):
+    folder = _prepare(sc_tree, tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    said = []
+    assert _prepare(sc_tree, tmp_path, log=said.append) == folder
+    assert said == [f"speech-commands: already prepared in {folder}"]
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+
+
+def test_other_options_or_a_changed_source_prepare_anew(sc_tree, tmp_path):
+    folder = _prepare(sc_tree, tmp_path)
+    assert _prepare(sc_tree, tmp_path, {**SC_OPTIONS, "seed": 1}) != folder
+    extra = sc_tree / "no" / "eeeeeeee_nohash_0.wav"
+    sf.write(extra, np.zeros(8000), 16000)
+    try:
+        assert _prepare(sc_tree, tmp_path) != folder
+    finally:
+        extra.unlink()
+
+
+def test_a_killed_prepare_resumes_and_a_half_written_shard_is_never_read(
+    sc_tree, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(prepare.RECORDS_PER_SHARD, "kws", 16)  # several shards per split
+    folder = _prepare(sc_tree, tmp_path)
+    reference = prepare.open_prepared(folder)
+    stems = shards.read_manifest(folder)["splits"]["train"]["shards"]
+    assert len(stems) >= 3
+    # a kill: the manifest not yet written, one shard's records written but not its metadata
+    (folder / shards.MANIFEST).unlink()
+    (folder / f"{stems[1]}.json").unlink()
+    (folder / f"{stems[1]}.array_record").write_bytes(b"half a shard")
+    with pytest.raises(DataError, match="not a complete prepared corpus"):
+        prepare.open_prepared(folder)
+    kept = (folder / f"{stems[0]}.array_record").stat().st_mtime_ns
+    said = []
+    assert _prepare(sc_tree, tmp_path, log=said.append) == folder
+    assert any("resuming" in line for line in said)
+    assert (folder / f"{stems[0]}.array_record").stat().st_mtime_ns == kept  # not rewritten
+    _same(reference, prepare.open_prepared(folder))
+
+
+def test_parallel_workers_write_the_same_copy(sc_tree, tmp_path, monkeypatch):
+    monkeypatch.setitem(prepare.RECORDS_PER_SHARD, "kws", 16)
+    one = prepare.open_prepared(_prepare(sc_tree, tmp_path / "a", workers=1))
+    two = prepare.open_prepared(_prepare(sc_tree, tmp_path / "b", workers=2))
+    _same(one, two)
+
+
+def test_librispeech_caps_training_only_and_streams_whole_test(tmp_path):
+    for name in SUBSETS.values():
+        make_subset(tmp_path / "src", name)
+    options = {**SUBSETS, "max_seconds": 0.45}
+    memory = ls.load(ls.Config(**options), tmp_path / "src")
+    data = prepare.open_prepared(_prepare(tmp_path / "src", tmp_path, options, "librispeech"))
+    _same(memory, data)
+    assert data.info["too_long"] == {"train": 1, "val": 0, "test": 0}
+    assert "19-198-0002" in data.test.ids and "19-198-0002" not in data.train.ids
+    assert data.summary()["hours"]["test"] > 0
+
+
+def test_clips_pickle_as_paths_and_read_in_another_process(sc_tree, tmp_path):
+    data = prepare.open_prepared(_prepare(sc_tree, tmp_path))
+    blob = pickle.dumps(data.train.audio)
+    assert len(blob) < 20_000  # the index, not the audio
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        first = pool.apply(_first_clip, (blob,))
+    np.testing.assert_array_equal(first, data.train.audio[0])
+
+
+def _first_clip(blob):
+    return pickle.loads(blob)[0]
+
+
+def test_every_corpus_goes_through_shards(tmp_path):
+    data = datasets.load("synth-words", {"profile": "tiny"}, None, tmp_path)
+    assert isinstance(data.train.audio, shards.Clips)
+    assert data.info["prepared"]["path"].startswith(str(tmp_path / "prepared"))
+    memory = datasets.get("synth-words").load(
+        datasets.make_config("synth-words", {"profile": "tiny"}), None, tmp_path
+    )
+    _same(memory, data)
+
+
+def test_streamed_batches_equal_the_in_memory_ones(sc_tree, tmp_path):
+    from datasets import pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = sc.load(sc.Config(**SC_OPTIONS), sc_tree)
+    data = prepare.open_prepared(_prepare(sc_tree, tmp_path))
+    for a, b in zip(
+        pipeline.batches(memory.train, 8, shuffle_seed=3),
+        pipeline.batches(data.train, 8, shuffle_seed=3),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+        np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+
+
+def test_streamed_asr_batches_equal_the_in_memory_ones(tmp_path):
+    from datasets import pipeline
+
+    for name in SUBSETS.values():
+        make_subset(tmp_path / "src", name)
+    memory = ls.load(ls.Config(**SUBSETS), tmp_path / "src")
+    data = prepare.open_prepared(_prepare(tmp_path / "src", tmp_path, SUBSETS, "librispeech"))
+    streamed = pipeline.asr_batches(data.train, 2, shuffle_seed=1, buckets=2)
+    in_memory = pipeline.asr_batches(memory.train, 2, shuffle_seed=1, buckets=2)
+    assert int(streamed.cardinality()) == int(in_memory.cardinality()) > 1
+    for (xa, ya), (xb, yb) in zip(in_memory, streamed, strict=True):
+        for key in xa:
+            np.testing.assert_array_equal(xa[key].numpy(), xb[key].numpy())
+        for key in ya:
+            np.testing.assert_array_equal(ya[key].numpy(), yb[key].numpy())
+
+
+def test_cli_prepare_prints_the_manifest_then_is_a_no_op(sc_tree, tmp_path, capsys):
+    from bench import cli
+
+    argv = ["data", "prepare", "speech-commands", "--data-dir", str(sc_tree)]
+    argv += ["--out", str(tmp_path / "p"), "--workers", "2", "--set", "labels=35"]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "speech-commands: train" in out and "1 files skipped" in out
+    assert "prepared" in err
+    assert cli.main(argv) == 0
+    assert "already prepared" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--workers", "0"])

@@ -1,0 +1,108 @@
+"""The ray executor on a local multi-node cluster (``ray.cluster_utils.Cluster``: two worker
+nodes, each declaring two GPUs): which node and which visible devices each cell got, the data
+locations forwarded to the workers, and every worker reading the one copy the driver prepared."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import executors, runner, suite
+from bench.config import Cell, Resources
+
+TESTS = Path(__file__).parent
+
+FOUR_GPU_CELLS = {
+    "name": "placement",
+    "description": "tests only",
+    "seeds": [0, 1],
+    "device": "gpu",
+    "train": {"epochs": 1, "batch_size": 32, "warmup_epochs": 0},
+    "experiment": [{
+        "task": "kws",
+        "dataset": "synth-words",
+        "dataset_options": {"profile": "tiny"},
+        "models": [{"preset": "tc-resnet8", "depths": [1], "residual": [True, False]}],
+    }],
+}  # fmt: skip
+
+
+def _cell(**changes) -> Cell:
+    cell = suite.parse(FOUR_GPU_CELLS, "placement").cells()[0]
+    import dataclasses
+
+    return dataclasses.replace(cell, **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "resources", "gpus"),
+    [
+        ({"device": "gpu"}, Resources(), 1),
+        ({"device": "gpu", "replicas": 2}, Resources(), 2),
+        ({"device": "gpu"}, Resources(num_gpus=0.25), 0.25),  # four cells share a GPU
+        ({"device": "auto"}, Resources(num_gpus=0.5), 0.5),
+        ({"device": "auto", "replicas": 2}, Resources(num_gpus=0.5), 2),
+        ({"device": "cpu"}, Resources(), 0),
+        ({"device": "auto"}, Resources(), 0),
+    ],
+)
+def test_a_cells_gpus_follow_from_the_cell(changes, resources, gpus):
+    asks = executors.cell_resources(_cell(**changes), resources)
+    assert asks == {"num_cpus": 1, "num_gpus": gpus, "memory": None}
+
+
+class _Probe(executors.RayExecutor):
+    def __init__(self, placement: Path):
+        env = {"PLACEMENT_DIR": str(placement), "PLACEMENT_HOLD": "4"}
+        super().__init__(runtime_env={"env_vars": env})
+        import placement_task
+
+        self.cell_function = placement_task.train_cell
+
+
+@pytest.fixture
+def two_gpu_nodes(monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'resdepth[ray]')")
+    import ray
+    from ray.cluster_utils import Cluster
+
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    monkeypatch.setenv("PYTHONPATH", path)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    nodes = [cluster.add_node(num_cpus=2, num_gpus=2) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        yield [n.node_id for n in nodes]
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_gpu_cells_spread_over_the_nodes_each_seeing_only_its_gpu(
+    two_gpu_nodes, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("RESDEPTH_DATA_DIR_PROBE", str(tmp_path / "somewhere"))
+    monkeypatch.setenv("RESDEPTH_PREPARED", str(tmp_path / "shared" / "prepared"))
+    placement = tmp_path / "placement"
+    placement.mkdir()
+    s = suite.parse(FOUR_GPU_CELLS, "placement")
+    summary = runner.run_suite(
+        s, tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0, executor=_Probe(placement)
+    )
+    assert summary.statuses == {"error": 4}  # the probe's record: it trains nothing
+    seen = {p.stem: json.loads(p.read_text()) for p in placement.glob("*.json")}
+    assert sorted(seen) == sorted(c.id for c in s.cells())
+    for cell_id, task in seen.items():
+        assert len(task["gpu_ids"]) == 1, cell_id  # one GPU per one-replica GPU cell
+        assert task["cuda_visible_devices"] == task["gpu_ids"][0], cell_id
+        assert task["env"]["RESDEPTH_DATA_DIR_PROBE"] == str(tmp_path / "somewhere")
+        assert task["prepared"].startswith(str(tmp_path / "shared" / "prepared"))
+        assert task["train_clips"] > 0
+    # four cells held at once need both nodes' four GPUs: each (node, GPU) once
+    assert {t["node"] for t in seen.values()} == set(two_gpu_nodes)
+    assert len({(t["node"], t["gpu_ids"][0]) for t in seen.values()}) == 4
+    assert len({t["prepared"] for t in seen.values()}) == 1  # one copy, prepared by the driver
+    assert len({t["pid"] for t in seen.values()}) == 4  # a fresh worker per GPU cell
