@@ -12,12 +12,18 @@ Memory (per device): weights, gradients and AdamW's two moments in float32 (16 b
 parameter), plus every layer's output for the per-device batch in the compute dtype (what the
 backward pass keeps), doubled for workspace and the input pipeline's buffers. A coarse figure,
 to say whether a cell fits, not what an allocator reports.
+
+Host memory per cell and, per corpus, the one-off prepare (``datasets.prepare``: its time and
+its size on disk) are the figures measured on corpora of the real layouts and sizes
+(``bench/benchmarks/corpus_scale.py``, 2-core CPU): a cell streams its prepared corpus, so its
+host memory does not grow with the corpus, and preparing decodes at a rate per core.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 
 import keras
 import numpy as np
@@ -30,29 +36,65 @@ from bench.speed import TRAIN_FLOPS_FACTOR
 SAMPLE_RATE = 16_000
 BYTES_PER_PARAM = 16  # float32 weight + gradient + two AdamW moments
 ACTIVATION_OVERHEAD = 2.0  # workspace, fragmentation, input buffers
+# Prepare's decode rate, seconds of audio per second per core (bench/benchmarks/corpus_scale.py
+# prepare, 2 workers on a 2-core CPU): one-second WAV clips of a Speech-Commands-v2-size tree;
+# FLAC utterances of a 10 h LibriSpeech-layout tree.
+WAV_RATE = 806.0
+FLAC_RATE = 1035.0
+
+
+# Peak host RSS of one cell streaming a prepared corpus (GB), measured with
+# ``bench/benchmarks/corpus_scale.py cell`` (res8 one epoch on a Speech-Commands-v2-size tree;
+# tc-resnet8-ctc about 100 steps on 1 h and 10 h LibriSpeech-layout trees: 2.7 and 2.2 GB).
+HOST_GB = {"kws": 1.7, "asr": 2.8}
 
 
 @dataclasses.dataclass(frozen=True)
 class Corpus:
-    """Known size of a corpus's training split: examples and their typical length."""
+    """Known size of a corpus: its training split's examples and their typical length, and
+    what preparing it reads (every split's files and hours) at its measured decode rate."""
 
     train_examples: int
     samples_per_example: int
     source: str
+    files: int
+    hours: float
+    audio_seconds_per_core_s: float  # prepare's decode rate (WAV or FLAC)
+
+    def prepare_minutes(self, cores: int) -> float:
+        return self.hours * 3600 / (self.audio_seconds_per_core_s * cores) / 60
+
+    @property
+    def prepared_gb(self) -> float:
+        """int16 PCM of every split (ArrayRecord and index overhead are small)."""
+        return self.hours * 3600 * SAMPLE_RATE * 2 / 1e9
 
 
 # Known training-split sizes of the standard corpora, so a dry run needs no download.
 CORPORA: dict[tuple[str, str], Corpus] = {
     ("speech-commands", "35"): Corpus(
-        84_843, SAMPLE_RATE, "Speech Commands v2 train split (35 words), 1-s clips"
+        84_843,
+        SAMPLE_RATE,
+        "Speech Commands v2 train split (35 words), 1-s clips",
+        105_829,
+        105_829 / 3600,
+        WAV_RATE,
     ),
     ("speech-commands", "12"): Corpus(
         36_923,
         SAMPLE_RATE,
         "Speech Commands v2 train: 30,769 keyword clips + 10% unknown + 10% silence",
+        46_300,  # the keyword clips of every split, 10% unknown and 10% silence cuts
+        46_300 / 3600,
+        WAV_RATE,
     ),
     ("librispeech", "train-clean-100"): Corpus(
-        28_539, round(12.69 * SAMPLE_RATE), "LibriSpeech train-clean-100: 28,539 utts, 100.6 h"
+        28_539,
+        round(12.69 * SAMPLE_RATE),
+        "LibriSpeech train-clean-100: 28,539 utts, 100.6 h",
+        28_539 + 2_703 + 2_620,  # and dev-clean, test-clean
+        100.6 + 5.4 + 5.4,
+        FLAC_RATE,
     ),
 }
 
@@ -66,6 +108,7 @@ class Estimate:
     epochs: int
     hours: float | None
     memory_gb: float | None
+    host_gb: float | None = None
 
 
 def corpus_of(cell: Cell) -> Corpus | None:
@@ -133,6 +176,7 @@ def estimate(cell: Cell, peak_tflops: float, utilization: float) -> Estimate:
         epochs,
         hours,
         memory / 1e9,
+        HOST_GB.get(cell.task),
     )
 
 
@@ -144,9 +188,21 @@ def print_plan(cells: list[Cell], peak_tflops: float, memory_gb: float, utilizat
         f"max epochs (early stopping ends sooner); {TRAIN_FLOPS_FACTOR} forward passes per "
         "training example"
     )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    seen = []
+    for cell in cells:
+        corpus = corpus_of(cell)
+        if corpus is not None and corpus not in seen:
+            seen.append(corpus)
+            print(
+                f"  corpus {corpus.source}: prepared once, {corpus.files:,} files, "
+                f"{corpus.hours:.1f} h, about {corpus.prepared_gb:.1f} GB of int16 shards, "
+                f"about {corpus.prepare_minutes(cores):.1f} min to prepare on this machine's "
+                f"{cores} cores (measured decode rate)"
+            )
     print(
         f"  {'cell':<58} {'GFLOP/ex':>9} {'params':>9} {'examples':>9} {'epochs':>6} "
-        f"{'hours':>7} {'mem GB':>7}"
+        f"{'hours':>7} {'mem GB':>7} {'host GB':>7}"
     )
     total, unknown, too_big = 0.0, 0, 0
     for cell in cells:
@@ -161,7 +217,8 @@ def print_plan(cells: list[Cell], peak_tflops: float, memory_gb: float, utilizat
         examples = "n/a" if e.train_examples is None else f"{e.train_examples:,}"
         print(
             f"  {e.cell_id:<58} {e.flops_per_example / 1e9:>9.3f} {e.params:>9,} "
-            f"{examples:>9} {e.epochs:>6} {hours:>7} {e.memory_gb:>7.2f}"
+            f"{examples:>9} {e.epochs:>6} {hours:>7} {e.memory_gb:>7.2f} "
+            + (f"{e.host_gb:>7.1f}" if e.host_gb else f"{'n/a':>7}")
             + ("" if fits else "  > device memory")
         )
     print(

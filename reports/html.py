@@ -87,9 +87,12 @@ def skipped_section(ctx: Context) -> Section | None:
         rows.append([r.id, data.name, str(data.skipped_count), reasons])
         for f in data.skipped.get("files", []):
             files.setdefault(data.name, {})[f["file"]] = f["reason"]
+    capped = _length_caps(ctx)
     if not rows:
-        section.blocks.append(Text("No input file was skipped."))
+        section.blocks.append(Text("No input file was skipped." + capped))
         return section
+    if capped:
+        section.blocks.append(Text(capped.strip()))
     section.blocks.append(
         Table(
             ["cell", "dataset", "skipped files", "by reason"],
@@ -101,6 +104,22 @@ def skipped_section(ctx: Context) -> Section | None:
         text = "\n".join(f"{f}: {reason}" for f, reason in listed.items())
         section.blocks.append(Pre(text, f"files skipped from {name} ({len(listed)} listed)"))
     return section
+
+
+def _length_caps(ctx: Context) -> str:
+    """A sentence per corpus with a length cap: how many training utterances it left out, and
+    that dev and test were scored whole (caps apply to training only)."""
+    said = {}
+    for r in ctx.results:
+        extra = r.dataset.extra if r.dataset is not None else {}
+        if extra.get("max_seconds") is not None and "too_long" in extra:
+            left_out = extra["too_long"].get("train", 0)
+            said[r.dataset.name] = (
+                f" {r.dataset.name}: {left_out} training utterances longer than "
+                f"max_seconds={extra['max_seconds']} left out (not bad data); the cap applies "
+                "to training only, dev and test are scored whole."
+            )
+    return "".join(said.values())
 
 
 def environment_section(ctx: Context) -> Section | None:

@@ -535,3 +535,12 @@ def test_the_answer_reads_wer_the_right_way_round(tmp_path):
     # lower WER is better: residual − plain −0.200 means the skips help
     assert "at 3 blocks: skips help at this budget (wer residual − plain -0.200, 95% CI [" in answer
     assert "normal approximation over 2000 reference words" in answer
+
+
+def test_the_report_says_a_length_cap_left_training_utterances_out_and_test_is_whole(tmp_path):
+    r = make_asr_cell(1, True, "ls", wer=0.5)
+    extra = {"max_seconds": 16.0, "too_long": {"train": 7, "val": 0, "test": 0}}
+    r = dataclasses.replace(r, dataset=DatasetInfo("librispeech", {"train": 3}, {}, extra))
+    text = html.write_report(write_run(tmp_path, [r])).read_text()
+    assert "librispeech: 7 training utterances longer than max_seconds=16.0 left out" in text
+    assert "dev and test are scored whole" in text
