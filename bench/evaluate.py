@@ -65,6 +65,13 @@ def evaluate_saved(
 def _load_model(path: Path):
     import keras
 
+    # The project's own layers register themselves when their modules load: a model saved
+    # with SpecAugment or PeakNorm (models.frontend), pre-activation or ReZero blocks
+    # (models.blocks) or looped blocks (models.repeat) needs them imported before it loads.
+    import models.blocks  # noqa: F401
+    import models.frontend  # noqa: F401
+    import models.repeat  # noqa: F401
+
     try:
         return keras.saving.load_model(path)
     except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:

@@ -11,6 +11,8 @@ few batches, never the corpus. Both give the same batches for the same seed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 
@@ -52,7 +54,7 @@ def batches(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _reader(audio) -> callable:
+def _reader(audio) -> Callable[[tf.Tensor], tf.Tensor]:
     """``indices -> clips`` as a tf.data op: a gather from memory, or a read from shards."""
     if isinstance(audio, np.ndarray):
         constant = tf.constant(audio)
@@ -81,14 +83,21 @@ def _augmented(ds: tf.data.Dataset, augment: _augment.Augment, seed: int, sample
 
 
 def asr_batches(
-    split: AsrSplit, batch_size: int, *, shuffle_seed: int | None = None, buckets: int = 6
+    split: AsrSplit,
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    buckets: int = 6,
+    skip_orders: int = 0,
 ) -> tf.data.Dataset:
     """Padded ``({"audio", "length"}, {"labels", "label_length"})`` batches of ``split``.
 
     Utterances are grouped by length into ``buckets`` buckets (boundaries at length quantiles),
     so a batch pads little; shuffled each epoch (seeded) when ``shuffle_seed`` is set. The
     bucketing runs on indices (``bucket_by_sequence_length``); each batch's audio and labels are
-    then read and padded to its longest utterance in one step.
+    then read and padded to its longest utterance in one step. ``skip_orders`` shuffled orders
+    are drawn and discarded first (indices only, no audio read), so the first epoch gets the
+    order that many passes over the dataset would have left.
     """
     lengths = np.asarray(clip_lengths(split.audio), dtype=np.int32)
     labels = [encode(t) for t in split.transcripts]
@@ -96,6 +105,9 @@ def asr_batches(
     ds = tf.data.Dataset.range(len(split))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
+        for _ in range(skip_orders):  # the datasets built on ``ds`` share its seed generator
+            for _ in ds:
+                pass
     quantiles = np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1]) if buckets > 1 else []
     boundaries = sorted({int(q) + 1 for q in quantiles})
     length_of = tf.constant(lengths)

@@ -290,6 +290,8 @@ def write_one(plan: Plan, folder: Path, split: str, index: int, count: int, entr
 
 def _write(plan: Plan, folder: Path, workers: int, say) -> dict[str, list[dict]]:
     """Write every shard not already complete; returns each shard's metadata, in order."""
+    for stale in folder.glob(".*.tmp*"):  # a killed prepare's half-written files (we hold the lock)
+        stale.unlink()
     todo = []
     done: dict[str, dict] = {}
     for split, i, count, entries in _chunks(plan):

@@ -100,6 +100,12 @@ def test_other_options_or_a_changed_source_prepare_anew(sc_tree, tmp_path):
         assert _prepare(sc_tree, tmp_path) != folder
     finally:
         extra.unlink()
+    assert _prepare(sc_tree, tmp_path) == folder
+    # the same names and sizes, one file rewritten in place: prepared anew
+    clip = sc_tree / "yes" / "0a7c2a8d_nohash_0.wav"
+    audio, rate = sf.read(clip)
+    sf.write(clip, -audio, rate)
+    assert _prepare(sc_tree, tmp_path) != folder
 
 
 def test_a_killed_prepare_resumes_and_a_half_written_shard_is_never_read(
@@ -114,6 +120,8 @@ def test_a_killed_prepare_resumes_and_a_half_written_shard_is_never_read(
     (folder / shards.MANIFEST).unlink()
     (folder / f"{stems[1]}.json").unlink()
     (folder / f"{stems[1]}.array_record").write_bytes(b"half a shard")
+    (folder / f".{stems[2]}.abc123.tmp.array_record").write_bytes(b"a temporary")
+    (folder / f"{stems[2]}.array_record").unlink()  # its metadata alone: not a shard either
     with pytest.raises(DataError, match="not a complete prepared corpus"):
         prepare.open_prepared(folder)
     kept = (folder / f"{stems[0]}.array_record").stat().st_mtime_ns
@@ -121,6 +129,7 @@ def test_a_killed_prepare_resumes_and_a_half_written_shard_is_never_read(
     assert _prepare(sc_tree, tmp_path, log=said.append) == folder
     assert any("resuming" in line for line in said)
     assert (folder / f"{stems[0]}.array_record").stat().st_mtime_ns == kept  # not rewritten
+    assert not list(folder.glob(".*.tmp*"))  # the kill's temporaries are cleared
     _same(reference, prepare.open_prepared(folder))
 
 
@@ -195,6 +204,9 @@ def test_streamed_asr_batches_equal_the_in_memory_ones(tmp_path):
     in_memory = pipeline.asr_batches(memory.train, 2, shuffle_seed=1, buckets=2)
     assert int(streamed.cardinality()) == int(in_memory.cardinality()) > 1
     for (xa, ya), (xb, yb) in zip(in_memory, streamed, strict=True):
+        # padded to the batch's longest utterance and transcript, no further
+        assert xb["audio"].shape[1] == int(max(xb["length"]))
+        assert yb["labels"].shape[1] == int(max(yb["label_length"]))
         for key in xa:
             np.testing.assert_array_equal(xa[key].numpy(), xb[key].numpy())
         for key in ya:
@@ -214,3 +226,22 @@ def test_cli_prepare_prints_the_manifest_then_is_a_no_op(sc_tree, tmp_path, caps
     assert "already prepared" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main([*argv, "--workers", "0"])
+
+
+def test_skipping_an_order_gives_the_order_a_full_pass_would_have_left(tmp_path):
+    """The speech-recognition cells count steps without a pass over the audio and discard one
+    shuffled order instead, so they train on the orders an earlier version's counting pass
+    left them (and keep the committed baselines' metrics)."""
+    from datasets import pipeline
+
+    for name in SUBSETS.values():
+        make_subset(tmp_path / "src", name)
+    split = ls.load(ls.Config(**SUBSETS), tmp_path / "src").train
+
+    def labels(ds):
+        return [y["labels"].numpy().tolist() for _, y in ds]
+
+    counted = pipeline.asr_batches(split, 2, shuffle_seed=1, buckets=2)
+    first = labels(counted)  # the pass that used to count the steps
+    skipped = pipeline.asr_batches(split, 2, shuffle_seed=1, buckets=2, skip_orders=1)
+    assert labels(skipped) == labels(counted) != first
