@@ -144,12 +144,20 @@ def folder_for(prepared_root: Path, name: str, identity: dict) -> Path:
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on one prepared copy: concurrent preparers of it wait for the first."""
+    """An exclusive lock on one prepared copy: concurrent preparers of it wait for the first.
+
+    A prepare that fails before writing anything (a missing or unusable source) leaves no
+    folder behind."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
+        except BaseException:
+            if [p.name for p in folder.iterdir()] == [".lock"]:
+                (folder / ".lock").unlink()
+                folder.rmdir()
+            raise
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 

@@ -245,3 +245,9 @@ def test_skipping_an_order_gives_the_order_a_full_pass_would_have_left(tmp_path)
     first = labels(counted)  # the pass that used to count the steps
     skipped = pipeline.asr_batches(split, 2, shuffle_seed=1, buckets=2, skip_orders=1)
     assert labels(skipped) == labels(counted) != first
+
+
+def test_a_missing_source_is_a_data_error_that_leaves_no_folder(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        _prepare(tmp_path / "nowhere", tmp_path / "cache")
+    assert not list((tmp_path / "cache" / "prepared" / "speech-commands").iterdir())
