@@ -277,22 +277,42 @@ def _chunks(plan: Plan) -> list[tuple[str, int, int, list[Entry]]]:
     return out
 
 
+def decode_entries(
+    entries: list[Entry], plan: Plan, split: str
+) -> tuple[list[tuple[Entry, np.ndarray]], list[tuple[str, str]], int]:
+    """Decode planned records in order, in a thread pool (libsndfile and soxr release the GIL).
+
+    Returns the kept ``(entry, samples)`` pairs, the skipped ``(path, reason)`` and how many
+    were longer than the split's cap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(entry: Entry) -> np.ndarray | Exception:
+        try:
+            return decode(entry, plan, split)
+        except (AudioError, TooLong) as err:
+            return err
+
+    with ThreadPoolExecutor(min(8, (os.cpu_count() or 1) + 2)) as pool:
+        results = list(pool.map(one, entries))
+    kept, skipped, too_long = [], [], 0
+    for entry, result in zip(entries, results, strict=True):
+        if isinstance(result, TooLong):
+            too_long += 1
+        elif isinstance(result, AudioError):
+            skipped.append((entry.path, result.reason))
+        else:
+            kept.append((entry, result))
+    return kept, skipped, too_long
+
+
 def write_one(plan: Plan, folder: Path, split: str, index: int, count: int, entries) -> str:
     """Decode ``entries`` and write them as one shard (what each worker process runs)."""
-    clips, rows, skipped, too_long = [], [], [], 0
-    for entry in entries:
-        try:
-            audio = decode(entry, plan, split)
-        except AudioError as err:
-            skipped.append((entry.path, err.reason))
-            continue
-        except TooLong:
-            too_long += 1
-            continue
-        clips.append(audio)
-        rows.append({"target": entry.target, "speaker": entry.speaker, "id": entry.uid})
+    kept, skipped, too_long = decode_entries(entries, plan, split)
+    rows = [{"target": e.target, "speaker": e.speaker, "id": e.uid} for e, _ in kept]
     stem = shards.shard_name(split, index, count)
-    shards.write_shard(folder, stem, clips, rows, {"skipped": skipped, "too_long": too_long})
+    extra = {"skipped": skipped, "too_long": too_long}
+    shards.write_shard(folder, stem, [audio for _, audio in kept], rows, extra)
     return stem
 
 
@@ -348,7 +368,8 @@ def _manifest(plan: Plan, folder: Path, files, identity, source, seconds: float)
         frames = []
         for number, meta in enumerate(files[split]):
             rows = meta["rows"]
-            skipped.entries.extend(tuple(e) for e in meta["skipped"])
+            for path, reason in meta["skipped"]:
+                skipped.skip(path, reason)  # named once, here, and kept in the manifest
             frames.append(
                 pd.DataFrame(
                     {
@@ -443,32 +464,15 @@ def open_prepared(folder: str | os.PathLike) -> KwsData | AsrData:
 
 def materialize(plan: Plan, name: str) -> KwsData | AsrData:
     """A plan decoded into memory in this process (small corpora and tests; no shards)."""
-    from datasets.audio import load_clips, stack
+    from datasets.audio import stack
 
     skipped = SkipLog(list(plan.skipped.entries))
     parts, too_long = {}, {}
     for split in SPLITS:
-        entries = plan.splits[split]
-        too_long[split] = plan.too_long.get(split, 0)
-        files = [e for e in entries if e.cut is None]
-        decoded = iter(
-            load_clips(
-                [e.path for e in files],
-                skipped,
-                length=plan.clip_samples,
-                seconds=plan.seconds,
-            )
-        )
-        kept = []
-        cap = plan.max_seconds.get(split)
-        for entry in entries:
-            audio = decode(entry, plan, split) if entry.cut is not None else next(decoded)
-            if audio is None:
-                continue
-            if cap is not None and len(audio) > cap * SAMPLE_RATE:
-                too_long[split] += 1
-                continue
-            kept.append((entry, audio))
+        kept, bad, long = decode_entries(plan.splits[split], plan, split)
+        for path, reason in bad:
+            skipped.skip(path, reason)
+        too_long[split] = plan.too_long.get(split, 0) + long
         if plan.kind == "kws":
             parts[split] = AudioSplit(
                 stack([a for _, a in kept], plan.clip_samples),
