@@ -137,6 +137,15 @@ def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     return np.pad(audio, (pad // 2, pad - pad // 2))
 
 
+def pad_rows(rows, dtype=np.float32, empty_width: int = 0) -> np.ndarray:
+    """Rows (clips, label ids) zero-padded at the end into one ``[n, longest]`` array; with no
+    rows, ``[0, empty_width]``."""
+    out = np.zeros((len(rows), max((len(r) for r in rows), default=empty_width)), dtype)
+    for k, row in enumerate(rows):
+        out[k, : len(row)] = row
+    return out
+
+
 def read_clips(audio, indices) -> list[np.ndarray]:
     """The clips at ``indices``: one read per shard from a prepared split, else from memory."""
     if hasattr(audio, "read"):

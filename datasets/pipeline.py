@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets import augment as _augment
-from datasets.base import AsrSplit, AudioSplit, clip_lengths, encode, read_clips
+from datasets.base import AsrSplit, AudioSplit, clip_lengths, encode, pad_rows, read_clips
 
 
 def batches(
@@ -122,8 +122,8 @@ def asr_batches(
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
 
     def pad(indices: np.ndarray):
-        audio = _padded(read_clips(split.audio, indices), np.float32)
-        text = _padded([labels[int(i)] for i in indices], np.int32)
+        audio = pad_rows(read_clips(split.audio, indices), np.float32)
+        text = pad_rows([labels[int(i)] for i in indices], np.int32)
         return audio, lengths[indices], text, label_lengths[indices]
 
     def read(i):
@@ -138,11 +138,3 @@ def asr_batches(
 
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def _padded(rows: list[np.ndarray], dtype) -> np.ndarray:
-    """Rows zero-padded at the end to the longest one: ``[n, longest]``."""
-    out = np.zeros((len(rows), max(len(r) for r in rows)), dtype)
-    for k, row in enumerate(rows):
-        out[k, : len(row)] = row
-    return out

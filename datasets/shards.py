@@ -177,12 +177,9 @@ class Clips:
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """The clips at ``indices`` zero-padded into one float32 ``[n, longest]`` array."""
-        clips = self.read(indices)
-        width = max((len(c) for c in clips), default=self.clip_samples or 0)
-        out = np.zeros((len(clips), width), np.float32)
-        for row, clip in enumerate(clips):
-            out[row, : len(clip)] = clip
-        return out
+        from datasets.base import pad_rows
+
+        return pad_rows(self.read(indices), np.float32, self.clip_samples or 0)
 
     def take(self, indices, axis: int = 0) -> Clips:
         """A view of the clips at ``indices`` (as ``np.ndarray.take`` along the first axis)."""

@@ -73,11 +73,6 @@ SEPARATOR = "_nohash_"
 BAD_NAME = "bad name: expected {speaker}_nohash_{n}.wav"
 
 
-def label_names(labels: str) -> tuple[str, ...]:
-    """Class names of a label set, in label-index order."""
-    return (*KEYWORDS, UNKNOWN, SILENCE) if labels == "12" else WORDS_35
-
-
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Options of the Speech Commands loader.

@@ -26,7 +26,7 @@ from bench import metrics
 from bench.config import Cell
 from bench.tasks.asr import ctc, lexicon, term_detection
 from bench.tasks.base import Evaluation, Setup, spec_augment_options
-from datasets.base import ALPHABET, AsrData, AsrSplit, clip_lengths, read_clips
+from datasets.base import ALPHABET, AsrData, AsrSplit, clip_lengths, pad_rows, read_clips
 from datasets.pipeline import asr_batches
 from results.metrics import Metric
 
@@ -126,11 +126,7 @@ def padded_batches(split: AsrSplit):
     for start in range(0, len(order), EVAL_BATCH):
         idx = order[start : start + EVAL_BATCH]
         clips = read_clips(split.audio, idx)
-        n = np.array([len(c) for c in clips], dtype=np.int32)
-        batch = np.zeros((len(idx), n.max()), dtype=np.float32)
-        for row, clip in enumerate(clips):
-            batch[row, : n[row]] = clip
-        yield idx, batch, n
+        yield idx, pad_rows(clips), np.array([len(c) for c in clips], dtype=np.int32)
 
 
 def transcribe(net: keras.Model, split: AsrSplit, frames, beam_width: int = 0) -> list[str]:
