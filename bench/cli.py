@@ -211,6 +211,8 @@ def cmd_check(args) -> int:
     ):
         print(line)
     print(check.format_table(rows, only_failed=args.failures_only))
+    if any(r.metric.startswith("Δ ") for r in rows):
+        print(f"sign rule: {check.SIGN_RULE}")
     print(check.verdict_line(rows))
     return 1 if any(r.failed for r in rows) else 0
 

@@ -36,7 +36,12 @@ def macro_f1(cm: np.ndarray) -> float:
 
 def error_rates(references: list[str], hypotheses: list[str]) -> dict:
     """Corpus-level WER and CER (jiwer): errors summed over the whole set, not averaged per
-    utterance, with word substitutions, deletions and insertions."""
+    utterance, with word substitutions, deletions and insertions.
+
+    ``per_utterance`` keeps each utterance's word and character errors and reference lengths in
+    input order, so that ``results.noise`` can resample utterances (errors cluster within an
+    utterance; the words of a test set are not independent trials).
+    """
     import jiwer
 
     words = jiwer.process_words(list(references), list(hypotheses))
@@ -48,4 +53,24 @@ def error_rates(references: list[str], hypotheses: list[str]) -> dict:
         "deletions": int(words.deletions),
         "insertions": int(words.insertions),
         "reference_words": int(words.hits + words.substitutions + words.deletions),
+        "per_utterance": {
+            "word_errors": _errors(words.alignments),
+            "words": [len(r) for r in words.references],
+            "char_errors": _errors(chars.alignments),
+            "chars": [len(r) for r in chars.references],
+        },
     }
+
+
+def _errors(alignments) -> list[int]:
+    """Substitutions + deletions + insertions of each sentence's jiwer alignment."""
+    out = []
+    for chunks in alignments:
+        n = 0
+        for c in chunks:
+            if c.type in ("substitute", "delete"):
+                n += c.ref_end_idx - c.ref_start_idx
+            elif c.type == "insert":
+                n += c.hyp_end_idx - c.hyp_start_idx
+        out.append(n)
+    return out

@@ -136,7 +136,8 @@ def query_by_example(
     k: int = 10,
     exclude_same_speaker: bool = False,
 ) -> dict:
-    """mAP, P@1 and R@k with every item a query against all the others (exact cosine search)."""
+    """mAP, P@1 and R@k with every item a query against all the others (exact cosine search),
+    and each query's AP (``per_query_ap``)."""
     e = normalize(embeddings)
     labels = np.asarray(labels)
     n = len(e)
@@ -171,6 +172,8 @@ def query_by_example(
         "queries": len(aps),
         "queries_without_relevant": missing,
         "pr_curve": pr_curve(curves),
+        # each query's AP in test order (queries with a relevant item): results.noise resamples them
+        "per_query_ap": np.round(aps, 6).tolist(),
     }
 
 

@@ -2,10 +2,19 @@
 
 The regression gate (``results.check``) tolerates what noise explains and no more. For one seed,
 the noise is the test set's: a per-example bootstrap (resampling test examples with
-replacement, seeded) when the record keeps per-example outcomes — ``evaluation["predicted"]``
-and ``["target"]`` for keyword spotting, or the confusion matrix, which holds the same
-(target, predicted) pairs without their order — and otherwise the normal approximation of a
-proportion over the examples it was measured on (WER over reference words, mAP over queries).
+replacement, seeded) over what the record keeps per example:
+
+- keyword spotting: ``evaluation["target"]`` and ``["predicted"]`` (or the confusion matrix,
+  the same pairs without their order) for accuracy and macro-F1;
+- speech recognition: each utterance's errors and reference length
+  (``evaluation["errors"]["per_utterance"]``, and ``errors_beam``, ``errors_lm``) for WER and
+  CER, resampled by utterance, since errors cluster within an utterance;
+- retrieval: each query's AP (``retrieval["per_query_ap"]``) for QbE mAP, each term's AP
+  (``term_detection["per_term"]``) for spoken term detection mAP.
+
+Records written before these were kept fall back to the normal approximation of a proportion
+over the items the metric averages (reference words, queries, terms), named as such in the
+interval's ``method``; it is too narrow where errors cluster.
 
 The difference residual − plain at one depth is the benchmark's finding: ``difference`` gives
 its interval, paired by example when both cells kept per-example outcomes of the same test set
@@ -63,12 +72,64 @@ def _scores(target: np.ndarray, predicted: np.ndarray, idx: np.ndarray, n_classe
     return {"accuracy": acc, "macro_f1": f1 / np.maximum(present, 1)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """A metric's per-example parts: its value is ``sum(num) / sum(den)`` over the examples
+    (errors over reference words per utterance; AP over one per query or term). ``key``
+    identifies the examples: two cells are paired only on equal keys."""
+
+    num: np.ndarray
+    den: np.ndarray
+    key: tuple
+    what: str  # "utterances", "queries", "terms"
+
+    def resampled(self, idx: np.ndarray) -> np.ndarray:
+        """The metric on each resample (rows of ``idx``)."""
+        den = self.den[idx].sum(axis=1)
+        return self.num[idx].sum(axis=1) / np.where(den > 0, den, np.nan)
+
+
+# Error-rate metric -> (its evaluation entry, per-utterance errors, per-utterance lengths).
+_RATES = {
+    f"{unit}{suffix}": (f"errors{suffix}", f"{part}_errors", f"{part}s")
+    for suffix in ("", "_beam", "_lm")
+    for unit, part in (("wer", "word"), ("cer", "char"))
+}
+# Mean-of-AP metric -> (its evaluation entry, per-query APs).
+_MEANS = {"qbe_map": ("retrieval", "per_query_ap"), "qbe_si_map": ("retrieval", "si_per_query_ap")}
+
+
+def sample(r: CellResult, name: str) -> Sample | None:
+    """The per-example parts of metric ``name`` that ``r``'s record keeps, else None."""
+    ev = r.evaluation
+    if name in _RATES:
+        entry, errors, lengths = _RATES[name]
+        kept = (ev.get(entry) or {}).get("per_utterance") or {}
+        if kept.get(errors) and kept.get(lengths):
+            num, den = np.asarray(kept[errors], float), np.asarray(kept[lengths], float)
+            return Sample(num, den, (ev.get("split"), tuple(kept[lengths])), "utterances")
+    elif name in _MEANS:
+        entry, key = _MEANS[name]
+        aps = (ev.get(entry) or {}).get(key)
+        if aps:
+            return Sample(np.asarray(aps, float), np.ones(len(aps)), (ev.get("split"), len(aps)),
+                          "queries")  # fmt: skip
+    elif name == "std_map":
+        rows = (ev.get("term_detection") or {}).get("per_term") or []
+        rows = sorted(rows, key=lambda t: t["term"])
+        if rows:
+            aps = np.asarray([t["ap"] for t in rows], float)
+            key = (ev.get("split"), tuple((t["term"], t["relevant"]) for t in rows))
+            return Sample(aps, np.ones(len(rows)), key, "terms")
+    return None
+
+
 def _resamples(n: int) -> np.ndarray:
     return np.random.default_rng(SEED).integers(0, n, size=(RESAMPLES, n))
 
 
 def _halfwidth(values: np.ndarray) -> float:
-    lo, hi = np.percentile(values, [2.5, 97.5])
+    lo, hi = np.nanpercentile(values, [2.5, 97.5])
     return float((hi - lo) / 2)
 
 
@@ -107,6 +168,12 @@ def intervals(r: CellResult, names=None) -> dict[str, Interval]:
                 half = max(_halfwidth(values), 1.0 / len(target))  # at least one example's worth
                 out[name] = Interval(half, f"bootstrap over {len(target)} examples")
     for name in sorted(wanted - set(out)):
+        found = sample(r, name)
+        if found is not None and math.isfinite(r.metrics[name].value):
+            n = len(found.num)
+            half = max(_halfwidth(found.resampled(_resamples(n))), 1.0 / found.den.sum())
+            out[name] = Interval(half, f"bootstrap over {n} {found.what}")
+    for name in sorted(wanted - set(out)):
         m = r.metrics[name]
         if m.unit != "fraction" or not math.isfinite(m.value):
             continue
@@ -134,6 +201,11 @@ def difference(a: CellResult, b: CellResult, name: str) -> tuple[float, Interval
             k = int(max(ta.max(), qa.max(), qb.max()) + 1)
             deltas = _scores(ta, qa, idx, k)[name] - _scores(tb, qb, idx, k)[name]
             return diff, Interval(_halfwidth(deltas), f"paired bootstrap over {len(ta)} examples")
+    sa, sb = sample(a, name), sample(b, name)
+    if sa is not None and sb is not None and sa.key == sb.key:
+        idx = _resamples(len(sa.num))
+        deltas = sa.resampled(idx) - sb.resampled(idx)
+        return diff, Interval(_halfwidth(deltas), f"paired bootstrap over {len(sa.num)} {sa.what}")
     ia, ib = intervals(a, (name,)).get(name), intervals(b, (name,)).get(name)
     if ia is None or ib is None:
         return None

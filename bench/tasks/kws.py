@@ -170,6 +170,8 @@ def scores(model: keras.Model, data: KwsData, split: str = "test") -> Evaluation
                 "si_queries_without_relevant": qbe_si["queries_without_relevant"],
                 "pr_curve": qbe["pr_curve"],
                 "si_pr_curve": qbe_si["pr_curve"],
+                "per_query_ap": qbe["per_query_ap"],
+                "si_per_query_ap": qbe_si["per_query_ap"],
                 "search_speed": speed,
             },
             "split": split,
