@@ -11,6 +11,8 @@ import tomllib
 import warnings
 from pathlib import Path
 
+from results.errors import UserError
+
 DATA_DIR_ENV = "RESDEPTH_DATA_DIR"  # resolved by datasets.data_dir, with the per-corpus variables
 SUITES_DIR = Path(__file__).parent / "suites"  # bench.suite.SUITES_DIR, without importing Keras
 
@@ -26,7 +28,7 @@ def _parse_sets(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE. Received: {pair!r}")
+            raise UserError(f"--set expects KEY=VALUE. Received: {pair!r}")
         try:
             out[key] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
@@ -67,25 +69,25 @@ def _positive_int(text: str) -> int:
 
 def _check_cache_dir(cache_dir: Path | None) -> None:
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
-        raise ValueError(f"--cache-dir {cache_dir} is a file, not a folder")
+        raise UserError(f"--cache-dir {cache_dir} is a file, not a folder")
 
 
 def _check_out(run_dir: Path) -> None:
     """Refuse an --out that is a file, not writable, or a non-empty folder of other files."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"--out {run_dir} is a file, not a folder; pass a new folder")
+        raise UserError(f"--out {run_dir} is a file, not a folder; pass a new folder")
     if run_dir.is_dir():
         if any(run_dir.iterdir()) and not (run_dir / "suite.json").is_file():
-            raise ValueError(
+            raise UserError(
                 f"--out {run_dir} is a non-empty folder that is not a run directory (no "
                 "suite.json); pass a new or empty folder"
             )
         if not os.access(run_dir, os.W_OK | os.X_OK):
-            raise ValueError(f"--out {run_dir} is not writable; pass a folder you can write")
+            raise UserError(f"--out {run_dir} is not writable; pass a folder you can write")
         return
     parent = next((p for p in run_dir.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {run_dir}: cannot create it ({parent} is not a writable folder)")
+        raise UserError(f"--out {run_dir}: cannot create it ({parent} is not a writable folder)")
 
 
 def _set_aside_corrupt(run_dir: Path) -> None:
@@ -170,7 +172,7 @@ def _remove_if_no_cells(run_dir: Path) -> None:
 def cmd_report(args) -> int:
     out = Path(args.out) if args.out else None
     if not Path(args.run_dir).is_dir():
-        raise ValueError(f"{args.run_dir} is not a run directory (no such folder)")
+        raise UserError(f"{args.run_dir} is not a run directory (no such folder)")
     _set_aside_corrupt(Path(args.run_dir))
     if args.compare:
         from reports import compare
@@ -194,7 +196,7 @@ def _corrupt_hint(run_dir: str):
     except store.ResultsError as err:
         if "/cells/" not in str(err):
             raise
-        raise ValueError(
+        raise UserError(
             f"{err}. `python -m bench report {run_dir}` moves unreadable cell files to "
             f"cells/corrupt/; `python -m bench run --out {run_dir} ...` then re-runs their cells"
         ) from err
@@ -260,7 +262,7 @@ def cmd_data(args) -> int:
     module = datasets.get(args.name)
     if args.action == "download":
         if not hasattr(module, "download"):
-            raise ValueError(f"dataset {args.name!r} is not downloadable (it is generated)")
+            raise UserError(f"dataset {args.name!r} is not downloadable (it is generated)")
         path = module.download(Path(args.dest))
         print(f"{args.name}: downloaded to {path}; pass --data-dir {path}")
         return 0
@@ -529,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (UserError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # permissions, a file where a folder should be, a full disk
@@ -542,3 +544,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as err:  # a fault of the harness, not of the input: say so, not "error:"
+        if args.verbose:
+            raise
+        print(
+            f"internal error: {type(err).__name__}: {err}\n"
+            "This is a fault in resdepth, not in your input: re-run with -v (python -m bench -v "
+            "...) for the traceback, and report it.",
+            file=sys.stderr,
+        )
+        return 1

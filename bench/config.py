@@ -13,6 +13,7 @@ from typing import Any
 
 from bench import validate
 from datasets.augment import Augment
+from results.errors import UserError
 from results.record import CellInfo, kind_label
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -28,7 +29,7 @@ PRECISION_TAGS = {"float32": "", "mixed_float16": "-fp16", "mixed_bfloat16": "-b
 
 def _check(condition: bool, message: str) -> None:
     if not condition:
-        raise ValueError(message)
+        raise UserError(message)
 
 
 def _freeze(value: Any) -> Any:

@@ -11,6 +11,7 @@ import numpy as np
 import datasets
 from bench import tasks
 from results import store
+from results.errors import UserError
 
 
 def evaluate_saved(
@@ -32,7 +33,7 @@ def evaluate_saved(
     if not model_path.is_file():
         raise FileNotFoundError(f"model not found: {model_path}")
     if not zipfile.is_zipfile(model_path):
-        raise ValueError(
+        raise UserError(
             f"{model_path} is not a Keras model file (a .keras file is a zip archive written by "
             "model.save)"
         )
@@ -42,7 +43,7 @@ def evaluate_saved(
     task = tasks.get(meta["cell"]["task"])
     module = datasets.get(dataset)
     if module.KIND != task.DATA_KIND:
-        raise ValueError(
+        raise UserError(
             f"{model_path} is a {meta['cell']['task']!r} model; dataset {dataset!r} is "
             f"{module.KIND!r} data"
         )
@@ -75,7 +76,7 @@ def _load_model(path: Path):
     try:
         return keras.saving.load_model(path)
     except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path} is not a loadable Keras model file: {err}") from err
+        raise UserError(f"{path} is not a loadable Keras model file: {err}") from err
 
 
 def _check_labels(data, model_labels: list[str], split: str, allow_subset: bool) -> None:
@@ -87,7 +88,7 @@ def _check_labels(data, model_labels: list[str], split: str, allow_subset: bool)
     part = getattr(data, split)
     dropped = int(np.isin(part.labels, ids).sum())
     if dropped and not allow_subset:
-        raise ValueError(
+        raise UserError(
             f"the model knows {len(model_labels)} labels; {dropped} of {len(part)} {split} clips "
             f"have one of the {len(missing)} others ({', '.join(missing[:10])}"
             f"{', ...' if len(missing) > 10 else ''}). Pass --allow-label-subset to score only "

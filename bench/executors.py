@@ -29,6 +29,7 @@ import models
 from bench import runner
 from bench.config import Cell, Resources, Suite
 from results import store
+from results.errors import UserError
 from results.record import CellResult, ModelInfo
 
 RAY_MISSING = "the ray executor needs Ray: pip install 'resdepth[ray]' (or pip install ray)"
@@ -164,9 +165,9 @@ class RayExecutor:
         init: dict | None = None,
     ):
         if importlib.util.find_spec("ray") is None:
-            raise ValueError(RAY_MISSING)
+            raise UserError(RAY_MISSING)
         if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0. Received: max_retries={max_retries}")
+            raise UserError(f"max_retries must be >= 0. Received: max_retries={max_retries}")
         self.address = address
         self.max_retries = max_retries
         self.runtime_env = runtime_env or {}
@@ -289,9 +290,9 @@ EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": 
 def get(name: str, *, address: str | None = None, **options) -> Executor:
     """The executor called ``name`` (``local`` takes no address)."""
     if name not in EXECUTORS:
-        raise ValueError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
+        raise UserError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
     if name == "local":
         if address is not None:
-            raise ValueError("--address is for --executor ray only")
+            raise UserError("--address is for --executor ray only")
         return LocalExecutor()
     return EXECUTORS[name](address, **options)

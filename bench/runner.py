@@ -28,6 +28,7 @@ from bench import devices, environment, loop, tasks, transfer
 from bench.config import Cell, Suite
 from bench.train import Diverged
 from results import provenance, record, store
+from results.errors import UserError
 from results.record import CellResult, DatasetInfo, ModelInfo
 
 
@@ -64,7 +65,7 @@ def _claim_run_dir(run_dir: Path, suite: Suite) -> None:
         with contextlib.suppress(KeyError, TypeError, ValueError):
             kept = Suite.from_dict(json.loads(kept)).to_json()
         if json.loads(kept) != json.loads(text):
-            raise ValueError(
+            raise UserError(
                 f"{run_dir} holds a run of a different suite definition ({marker}); "
                 "pass a new --out directory"
             )
@@ -122,7 +123,7 @@ def check_provenance(run_dir: Path, now: dict, *, accept_changed: bool = False) 
     if not diff:
         return
     if not accept_changed:
-        raise ValueError(
+        raise UserError(
             f"{run_dir} was run with other inputs than this resume ("
             + "; ".join(diff)
             + f"; recorded in {provenance.path(run_dir)}). Pass a new --out folder, or "
@@ -336,7 +337,7 @@ def run_suite(
         verbose = 1 if sys.stdout.isatty() else 2
     here = current_backend()
     if backend is not None and backend != here:
-        raise ValueError(
+        raise UserError(
             f"--backend {backend} needs KERAS_BACKEND={backend}; this process runs {here}"
         )
     data = _DataCache(data_dir, cache_dir)

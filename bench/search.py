@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from results.errors import UserError
+
 QUERY_BATCH = 256  # queries per matrix product, at most
 SCORE_BUDGET = 1 << 25  # scores per matrix product (128 MB float32 + the partial sort's ids)
 IVF_NPROBE = 16  # cells visited per query, at most a quarter of them (``ivf_probes``)
@@ -142,7 +144,7 @@ def available() -> list[str]:
 def build(backend: str, vectors: np.ndarray, **options):
     """An index of ``backend`` over ``vectors`` (unit rows), ready to search."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown search back end {backend!r}; known: {', '.join(BACKENDS)}")
+        raise UserError(f"unknown search back end {backend!r}; known: {', '.join(BACKENDS)}")
     if backend != "exact" and not has_faiss():
         raise ImportError(
             f"search back end {backend!r} needs faiss-cpu: pip install 'resdepth[faiss]'"

@@ -18,6 +18,7 @@ import models
 from bench import tasks, validate
 from bench.config import Experiment, ModelSpec, Resources, Suite, TrainConfig
 from datasets.augment import Augment
+from results.errors import UserError
 
 SUITES_DIR = Path(__file__).parent / "suites"
 
@@ -36,7 +37,7 @@ def resolve(name_or_path: str | Path) -> Path:
         return path
     candidate = SUITES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
-        raise ValueError(
+        raise UserError(
             f"unknown suite {str(name_or_path)!r}; known: {', '.join(suite_names())} "
             "(or pass a path to a .toml file)"
         )
@@ -46,7 +47,7 @@ def resolve(name_or_path: str | Path) -> Path:
 def _only_keys(table: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
 
 
 def _fields(cls: type) -> set[str]:
@@ -74,7 +75,7 @@ def _build(cls: type, where: str, **kwargs):
     try:
         return cls(**kwargs)
     except ValueError as err:
-        raise ValueError(f"{where}: {err}") from err
+        raise UserError(f"{where}: {err}") from err
 
 
 def _train(table: dict, base: TrainConfig, where: str) -> TrainConfig:
@@ -99,7 +100,7 @@ def _model(table: dict, where: str, task) -> ModelSpec:
     try:  # e.g. asr: the preset must have a 1-D (CTC) encoder
         task.check_model(spec.preset)
     except ValueError as err:
-        raise ValueError(f"{where}: {err}") from err
+        raise UserError(f"{where}: {err}") from err
     for residual in spec.residual:  # unknown preset or bad variant: a ValueError naming it
         models.get_config(spec.preset, residual=residual, block=spec.block)
     return spec
@@ -121,16 +122,16 @@ def _experiments(
     validate.check_table(table, EXPERIMENT_TYPES, where)
     folds = list(table["folds"])
     if not folds or len(set(folds)) != len(folds):
-        raise ValueError(
+        raise UserError(
             f"{where}: folds must be a non-empty list of distinct speakers. Received: {folds!r}"
         )
     dataset = table.get("dataset")
     config = getattr(datasets.get(dataset), "Config", None) if isinstance(dataset, str) else None
     if config is None or "test_speakers" not in _fields(config):
-        raise ValueError(f"{where}: folds need a dataset with speaker splits. Received: {dataset}")
+        raise UserError(f"{where}: folds need a dataset with speaker splits. Received: {dataset}")
     options = dict(table.get("dataset_options", {}))
     if "test_speakers" in options:
-        raise ValueError(f"{where}: give held-out speakers in folds or test_speakers, not both")
+        raise UserError(f"{where}: give held-out speakers in folds or test_speakers, not both")
     name = table.get("name", dataset)
     rest = {k: v for k, v in table.items() if k != "folds"}
     return [
@@ -157,30 +158,30 @@ def _experiment(
     _only_keys(table, allowed, where)
     for key in ("task", "dataset", "models"):
         if key not in table:
-            raise ValueError(f"{where}: missing key {key!r}")
+            raise UserError(f"{where}: missing key {key!r}")
     name = table.get("name", table["dataset"])
     if not name.strip() or "/" in name:
-        raise ValueError(
+        raise UserError(
             f"{where}: name must be a non-empty string without '/' (it is part of every cell's "
             f"file name). Received: name={name!r}"
         )
     task = tasks.get(table["task"])
     module = datasets.get(table["dataset"])
     if module.KIND != task.DATA_KIND:
-        raise ValueError(
+        raise UserError(
             f"{where}: task {table['task']!r} needs a {task.DATA_KIND!r} dataset; "
             f"{table['dataset']!r} is {module.KIND!r}"
         )
     backends = tuple(table.get("backends", (None,)))
     if set(backends) - {None, "tensorflow"} and not task.BACKEND_NEUTRAL:
-        raise ValueError(
+        raise UserError(
             f"{where}: task {table['task']!r} runs on TensorFlow only (its gradient-flow probe "
             f"uses tf.GradientTape); sweep backends with the timing task. Received: "
             f"backends={list(backends)}"
         )
     train = _train(table.get("train", {}), base_train, where)
     if train.precompute_features and not task.PRECOMPUTES:
-        raise ValueError(
+        raise UserError(
             f"{where}: task {table['task']!r} does not train on precomputed features; set "
             f"precompute_features = false in its train table (a suite's [train] is inherited)"
         )
@@ -188,7 +189,7 @@ def _experiment(
         parts = {"waveform": train.augment.waveform, "spec": bool(train.augment.spec_augment)}
         refused = sorted(p for p, on in parts.items() if on and p not in task.AUGMENTS)
         if refused:
-            raise ValueError(
+            raise UserError(
                 f"{where}: task {table['task']!r} does not apply train.augment's {refused} "
                 f"part (it applies {sorted(task.AUGMENTS) or 'none'}; waveform = time_shift_ms, "
                 f"noise_prob, speed; spec = time_masks, freq_masks). Received: {train.augment}"
@@ -197,7 +198,7 @@ def _experiment(
     try:
         module.Config(**options)  # validate the options now, not mid-sweep
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: bad dataset_options for {table['dataset']!r}: {err}") from err
+        raise UserError(f"{where}: bad dataset_options for {table['dataset']!r}: {err}") from err
     return _build(
         Experiment,
         where,
@@ -235,9 +236,9 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
     base_train = _train(data.get("train", {}), TrainConfig(), source)
     experiments = data.get("experiment", [])
     if not experiments:
-        raise ValueError(f"{source}: no [[experiment]] tables")
+        raise UserError(f"{source}: no [[experiment]] tables")
     if not isinstance(experiments, list) or not all(isinstance(e, dict) for e in experiments):
-        raise ValueError(
+        raise UserError(
             f"{source}: experiment must be a list of tables ([[experiment]]). "
             f"Received: experiment={experiments!r}"
         )
@@ -267,7 +268,7 @@ def _check_init_from(suite: Suite, source: str) -> None:
         if ref and ref.startswith("@"):
             source_id = dataclasses.replace(cell, experiment=ref[1:]).id
             if source_id not in done:
-                raise ValueError(
+                raise UserError(
                     f"{source}: experiment {cell.experiment!r}: init_from={ref!r} needs cell "
                     f"{source_id!r} in an earlier experiment of the suite"
                 )
@@ -282,8 +283,8 @@ def load(name_or_path: str | Path) -> Suite:
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from err
+        raise UserError(f"{path}: not valid TOML: {err}") from err
     try:
         return parse(data, str(path))
     except TypeError as err:  # a bad field type inside a dataclass constructor
-        raise ValueError(f"{path}: {err}") from err
+        raise UserError(f"{path}: {err}") from err

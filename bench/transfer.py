@@ -19,6 +19,7 @@ import keras
 from bench.config import Cell
 from datasets.base import DataError
 from results import store
+from results.errors import UserError
 
 HEAD_LAYERS = ("logits",)
 
@@ -69,14 +70,14 @@ def load_encoder(model: keras.Model, path: Path, head: tuple[str, ...] = HEAD_LA
         weights = other.get_weights()
         mine = [tuple(w.shape) for w in layer.weights]
         if [tuple(w.shape) for w in weights] != mine:
-            raise ValueError(
+            raise UserError(
                 f"init_from {path}: layer {layer.name!r} has weights {mine} here and "
                 f"{[tuple(w.shape) for w in weights]} in the source model"
             )
         layer.set_weights(weights)
         loaded.append(layer.name)
     if not loaded:
-        raise ValueError(f"init_from {path}: no layer of the source model matches this model")
+        raise UserError(f"init_from {path}: no layer of the source model matches this model")
     return _summary(path, loaded, fresh, head)
 
 

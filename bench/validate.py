@@ -14,6 +14,8 @@ import types
 import typing
 from typing import Any
 
+from results.errors import UserError
+
 
 def describe(tp: Any) -> str:
     """What a type allows, in a user's words: ``a list of integers``, ``a number``."""
@@ -70,7 +72,7 @@ def field_types(cls: type) -> dict[str, Any]:
 def check_value(value: Any, tp: Any, where: str, key: str) -> None:
     """Raise ``ValueError`` naming ``where`` and ``key`` when ``value`` does not fit ``tp``."""
     if not matches(value, tp):
-        raise ValueError(
+        raise UserError(
             f"{where}: {key} must be {describe(tp)}. Received: {key}={value!r} "
             f"({type(value).__name__})"
         )
@@ -79,7 +81,7 @@ def check_value(value: Any, tp: Any, where: str, key: str) -> None:
 def check_table(table: Any, types_by_key: dict[str, Any], where: str) -> None:
     """Check that ``table`` is a table and each of its known keys has its allowed type."""
     if not isinstance(table, dict):
-        raise ValueError(f"{where}: must be a table. Received: {table!r} ({type(table).__name__})")
+        raise UserError(f"{where}: must be a table. Received: {table!r} ({type(table).__name__})")
     for key, value in table.items():
         if key in types_by_key:
             check_value(value, types_by_key[key], where, key)
@@ -89,6 +91,6 @@ def check_seeds(seeds: Any, where: str) -> None:
     """Seeds: a non-empty list of integers >= 0."""
     check_value(seeds, tuple[int, ...], where, "seeds")
     if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(
+        raise UserError(
             f"{where}: seeds must be a non-empty list of integers >= 0. Received: seeds={seeds!r}"
         )

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+from results.errors import UserError
+
 DATA_DIR_ENV = "RESDEPTH_DATA_DIR"
 CACHE_ENV = "RESDEPTH_CACHE"
 
@@ -33,7 +35,7 @@ DATASETS: dict[str, str] = {
 def get(name: str) -> ModuleType:
     """Return the module of dataset ``name``; a clear error lists the known names."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return importlib.import_module(DATASETS[name])
 
 
@@ -89,7 +91,7 @@ def make_config(name: str, options: dict):
     known = [f.name for f in dataclasses.fields(config_cls)]
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
             f"known: {', '.join(known)}"
         )

@@ -26,6 +26,7 @@ import soundfile as sf
 import soxr
 
 from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, SkipLog, fix_length, is_utf8_name
+from results.errors import UserError
 
 # What a corpus loader treats as an audio file when it walks a folder.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -38,7 +39,7 @@ MIN_RATE, MAX_RATE = 1_000, 768_000
 _UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """A file that cannot be decoded into audio; the message names the file and the reason."""
 
     def __init__(self, path: object, reason: str) -> None:
@@ -102,7 +103,7 @@ def read_audio(path: str | os.PathLike, target_rate: int = SAMPLE_RATE) -> np.nd
     """
     path = Path(path)
     if target_rate <= 0:
-        raise ValueError(f"target_rate must be positive. Received: target_rate={target_rate}")
+        raise UserError(f"target_rate must be positive. Received: target_rate={target_rate}")
     try:
         size = path.stat().st_size
     except FileNotFoundError:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from datasets.audio import AUDIO_SUFFIXES, read_audio
 from datasets.base import SAMPLE_RATE, DataError
 from datasets.synth.augment import colored_noise
+from results.errors import UserError
 
 NOISE_FOLDER = "_background_noise_"
 SYNTH_NOISE_SECONDS = 10.0
@@ -79,7 +80,7 @@ class Augment:
             )
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"train.augment.{message.replace(':', '. Received:', 1)}")
+                raise UserError(f"train.augment.{message.replace(':', '. Received:', 1)}")
 
     @property
     def waveform(self) -> bool:

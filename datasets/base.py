@@ -15,12 +15,14 @@ from collections import Counter
 
 import numpy as np
 
+from results.errors import UserError
+
 SAMPLE_RATE = 16_000
 CLIP_SECONDS = 1.0
 CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A dataset that cannot be used at all (missing folder, nothing decodable, bad layout)."""
 
 
@@ -83,7 +85,7 @@ class AudioSplit:
     def __post_init__(self) -> None:
         n = len(self.audio)
         if len(self.labels) != n or len(self.speakers) != n:
-            raise ValueError(
+            raise UserError(
                 f"AudioSplit arrays differ in length: audio={n}, labels={len(self.labels)}, "
                 f"speakers={len(self.speakers)}"
             )
@@ -125,7 +127,7 @@ def check_counts(config: object, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"Config.{name} must be an integer >= 0, got {value!r}")
+            raise UserError(f"Config.{name} must be an integer >= 0, got {value!r}")
 
 
 def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:

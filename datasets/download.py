@@ -37,6 +37,7 @@ import urllib.parse
 import warnings
 from pathlib import Path
 
+from results.errors import UserError
 from results.store import write_atomic
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 MARKER = ".resdepth-download.json"
 
 
-class DownloadError(ValueError):
+class DownloadError(UserError):
     """A download that failed or did not match its hash (the CLI prints it as ``error: ...``)."""
 
 
@@ -153,10 +154,10 @@ def fetch(
     if sha256 is not None:
         sha256 = sha256.strip().lower()
         if not _SHA256_RE.match(sha256):
-            raise ValueError(f"sha256 must be 64 hex digits or None. Received: sha256={sha256!r}")
+            raise UserError(f"sha256 must be 64 hex digits or None. Received: sha256={sha256!r}")
     name = name or _default_name(url)
     if extract and "." in name:
-        raise ValueError(f"name must not contain a dot when extracting. Received: name={name!r}")
+        raise UserError(f"name must not contain a dot when extracting. Received: name={name!r}")
     dest = Path(dest_dir).expanduser().resolve()
     try:
         dest.mkdir(parents=True, exist_ok=True)

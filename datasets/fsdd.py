@@ -36,6 +36,7 @@ import numpy as np
 from datasets import download as _download
 from datasets.audio import AUDIO_SUFFIXES, load_clips, stack
 from datasets.base import AudioSplit, DataError, KwsData, SkipLog
+from results.errors import UserError
 
 KIND = "kws"
 NAME = "fsdd"
@@ -70,7 +71,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
-            raise ValueError(
+            raise UserError(
                 f"split must be one of {', '.join(repr(s) for s in SPLITS)}. "
                 f"Received: split={self.split!r}"
             )
@@ -80,15 +81,15 @@ class Config:
         if not isinstance(speakers, (list, tuple)) or not all(
             isinstance(s, str) and s and "_" not in s for s in speakers
         ):
-            raise ValueError(
+            raise UserError(
                 "test_speakers must be a list of speaker names (non-empty, no '_'). "
                 f"Received: test_speakers={self.test_speakers!r}"
             )
         if len(set(speakers)) != len(speakers):
-            raise ValueError(f"test_speakers has duplicates. Received: test_speakers={speakers!r}")
+            raise UserError(f"test_speakers has duplicates. Received: test_speakers={speakers!r}")
         object.__setattr__(self, "test_speakers", tuple(speakers))
         if speakers and self.split != "speaker":
-            raise ValueError(
+            raise UserError(
                 "test_speakers applies only to split='speaker'. "
                 f"Received: test_speakers={self.test_speakers!r} with split={self.split!r}"
             )
@@ -97,12 +98,12 @@ class Config:
             or not isinstance(self.val_fraction, (int, float))
             or not 0 < self.val_fraction <= 0.5
         ):
-            raise ValueError(
+            raise UserError(
                 f"val_fraction must be a number in (0, 0.5]. Received: val_fraction="
                 f"{self.val_fraction!r}"
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer. Received: seed={self.seed!r}")
+            raise UserError(f"seed must be an integer. Received: seed={self.seed!r}")
 
 
 class Recording(NamedTuple):

@@ -32,6 +32,7 @@ from datasets import fsdd
 from datasets.audio import load_clips
 from datasets.base import SAMPLE_RATE, AsrData, AsrSplit, DataError, SkipLog
 from datasets.synth.augment import NOISE_EXPONENTS, colored_noise
+from results.errors import UserError
 
 KIND = "asr"
 NAME = "fsdd-digits"
@@ -106,17 +107,17 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> N
         or (high is not None and value > high)
     ):
         bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {bounds}. Received: {name}={value!r}")
+        raise UserError(f"{name} must be an integer {bounds}. Received: {name}={value!r}")
 
 
 def _check_range(name: str, value: object, low: float | None = None) -> tuple[float, float]:
     try:
         a, b = (float(v) for v in value)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (low, high). Received: {name}={value!r}") from None
+        raise UserError(f"{name} must be (low, high). Received: {name}={value!r}") from None
     if not (np.isfinite(a) and np.isfinite(b)) or a > b or (low is not None and a < low):
         floor = "" if low is None else f", low >= {low:g}"
-        raise ValueError(
+        raise UserError(
             f"{name} must be finite (low, high) with low <= high{floor}. Received: {name}={value!r}"
         )
     return (a, b)

@@ -41,6 +41,7 @@ from datasets.base import (
     out_of_alphabet,
 )
 from datasets.prepare import Entry, Plan
+from results.errors import UserError
 
 KIND = "asr"
 NAME = "librispeech"
@@ -100,13 +101,13 @@ class Config:
                 or not names
                 or not all(isinstance(n, str) and _is_folder_name(n) for n in names)
             ):
-                raise ValueError(
+                raise UserError(
                     f"{split} must be a non-empty list of subset folder names (e.g. "
                     f"'train-clean-100'). Received: {split}={getattr(self, split)!r}"
                 )
             for name in names:
                 if name in seen:
-                    raise ValueError(
+                    raise UserError(
                         f"subset {name!r} is in both {seen[name]} and {split}; a subset may serve "
                         f"one split. Received: {split}={getattr(self, split)!r}"
                     )
@@ -119,7 +120,7 @@ class Config:
             or not math.isfinite(value)
             or value <= 0
         ):
-            raise ValueError(
+            raise UserError(
                 f"max_seconds must be a positive number or None. Received: max_seconds={value!r}"
             )
 

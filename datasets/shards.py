@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results.errors import UserError
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WRITER_OPTIONS = "group_size:1,uncompressed"  # one record per chunk: random access by index
@@ -260,6 +262,6 @@ def cpu_workers(requested: int | None) -> int:
     """Worker processes for a prepare: ``requested``, else the machine's cores."""
     if requested is not None:
         if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
-            raise ValueError(f"workers must be an integer >= 1. Received: workers={requested!r}")
+            raise UserError(f"workers must be an integer >= 1. Received: workers={requested!r}")
         return requested
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)

@@ -46,6 +46,7 @@ from datasets import prepare
 from datasets.audio import AUDIO_SUFFIXES, AudioError, read_audio
 from datasets.base import CLIP_SAMPLES, SAMPLE_RATE, DataError, KwsData, SkipLog
 from datasets.prepare import Entry, Plan
+from results.errors import UserError
 
 KIND = "kws"
 NAME = "speech-commands"
@@ -100,7 +101,7 @@ class Config:
         if isinstance(labels, int) and not isinstance(labels, bool):
             labels = str(labels)
         if labels not in LABEL_SETS:
-            raise ValueError(
+            raise UserError(
                 f"labels must be one of {', '.join(repr(s) for s in LABEL_SETS)}. "
                 f"Received: labels={self.labels!r}"
             )
@@ -112,7 +113,7 @@ class Config:
             or "/" in "".join(words)
             or len(set(words)) != len(words)
         ):
-            raise ValueError(
+            raise UserError(
                 "words must be a list of distinct word folder names (not starting with '.' "
                 f"or '_'). Received: words={self.words!r}"
             )
@@ -124,9 +125,9 @@ class Config:
                 or not isinstance(value, (int, float))
                 or not 0 <= value <= 1
             ):
-                raise ValueError(f"{field} must be a number in [0, 1]. Received: {field}={value!r}")
+                raise UserError(f"{field} must be a number in [0, 1]. Received: {field}={value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer. Received: seed={self.seed!r}")
+            raise UserError(f"seed must be an integer. Received: seed={self.seed!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 from datasets.base import SAMPLE_RATE, AsrData, AsrSplit, SkipLog, check_counts
 from datasets.synth import augment, cache, espeak, generate, grammar, utterances, voices
 from datasets.synth.grammars import GRAMMARS
+from results.errors import UserError
 
 KIND = "asr"
 NAME = "synth-sentences"
@@ -91,7 +92,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
-            raise ValueError(
+            raise UserError(
                 f"Config.profile: unknown profile {self.profile!r}; known: {', '.join(PROFILES)}"
             )
         object.__setattr__(self, "snr_db", augment.check_snr(self.snr_db))

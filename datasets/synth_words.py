@@ -21,6 +21,7 @@ import numpy as np
 
 from datasets.base import CLIP_SAMPLES, AudioSplit, KwsData, SkipLog, check_counts
 from datasets.synth import augment, cache, espeak, generate, voices
+from results.errors import UserError
 
 KIND = "kws"
 NAME = "synth-words"
@@ -81,7 +82,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
-            raise ValueError(
+            raise UserError(
                 f"Config.profile: unknown profile {self.profile!r}; known: {', '.join(PROFILES)}"
             )
         words = PROFILES[self.profile].words if self.words is None else self.words
@@ -105,17 +106,17 @@ class Config:
 
 def _check_words(words: object) -> tuple[str, ...]:
     if isinstance(words, str) or not isinstance(words, (tuple, list)):
-        raise ValueError(f"Config.words must be a list of words, got {words!r}")
+        raise UserError(f"Config.words must be a list of words, got {words!r}")
     if not words:
-        raise ValueError("Config.words is empty; give at least two words")
+        raise UserError("Config.words is empty; give at least two words")
     for word in words:
         if not isinstance(word, str) or not word.strip() or word != word.strip():
-            raise ValueError(f"Config.words: {word!r} is not a word (non-empty text, no padding)")
+            raise UserError(f"Config.words: {word!r} is not a word (non-empty text, no padding)")
     if len(words) < 2:
-        raise ValueError(f"Config.words needs at least two words to classify, got {list(words)}")
+        raise UserError(f"Config.words needs at least two words to classify, got {list(words)}")
     duplicates = sorted({w for w in words if words.count(w) > 1})
     if duplicates:
-        raise ValueError(f"Config.words has duplicates: {duplicates}")
+        raise UserError(f"Config.words has duplicates: {duplicates}")
     return tuple(words)
 
 

@@ -17,6 +17,8 @@ import importlib
 import sys
 from types import ModuleType
 
+from results.errors import UserError
+
 # family name -> module path.
 FAMILIES: dict[str, str] = {
     "res2d": "models.res2d",
@@ -56,7 +58,7 @@ def family_of(preset: str) -> ModuleType:
 def _lookup(preset: str) -> tuple[str, object]:
     table = presets()
     if preset not in table:
-        raise ValueError(f"unknown model preset {preset!r}; known: {', '.join(sorted(table))}")
+        raise UserError(f"unknown model preset {preset!r}; known: {', '.join(sorted(table))}")
     return table[preset]
 
 
@@ -114,9 +116,9 @@ def build(
     from models.frontend import audio_input, spec_augmenting
 
     if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
+        raise UserError(f"num_classes must be >= 2. Received: num_classes={num_classes}")
     if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}. Received: head={head!r}")
+        raise UserError(f"head must be one of {HEADS}. Received: head={head!r}")
     config = get_config(preset, depth=depth, width=width, residual=residual, block=block)
     # Keras walks a functional graph recursively, a few frames per layer: a 128-block net has
     # over a thousand layers, more than Python's default recursion limit allows.
@@ -127,7 +129,7 @@ def build(
     rank = len(x.shape)
     if head == "ctc":
         if rank != 3:
-            raise ValueError(f"preset {preset!r} has a 2-D encoder; CTC needs a 1-D (time) one")
+            raise UserError(f"preset {preset!r} has a 2-D encoder; CTC needs a 1-D (time) one")
         logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
     else:
         pool = (
@@ -144,7 +146,7 @@ def frames_fn(preset: str, *, depth: int | None = None):
     """``samples -> output frames`` of a CTC model (pure arithmetic, safe inside a graph)."""
     module = family_of(preset)
     if not hasattr(module, "output_frames"):
-        raise ValueError(f"preset {preset!r} cannot be a CTC encoder")
+        raise UserError(f"preset {preset!r} cannot be a CTC encoder")
     return functools.partial(module.output_frames, get_config(preset, depth=depth))
 
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import keras
 
+from results.errors import UserError
+
 VARIANTS = ("post", "pre", "rezero")
 
 
 def check_variant(block: str, residual: bool, family: str) -> None:
     """Validate a family config's ``block`` and ``residual`` together, naming the bad value."""
     if block not in VARIANTS:
-        raise ValueError(f"{family} block must be one of {VARIANTS}. Received: block={block!r}")
+        raise UserError(f"{family} block must be one of {VARIANTS}. Received: block={block!r}")
     if block == "rezero" and not residual:
-        raise ValueError(
+        raise UserError(
             f"{family} block='rezero' scales the residual branch and needs residual=True"
         )
 

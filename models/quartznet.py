@@ -17,6 +17,7 @@ import keras
 
 from models.blocks import Scale, check_variant
 from models.frontend import frames, log_mel
+from results.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,14 +37,14 @@ class Config:
     def __post_init__(self) -> None:
         check_variant(self.block, self.residual, "quartznet")
         if self.block == "pre":
-            raise ValueError("quartznet has no pre-activation variant; use block='post'")
+            raise UserError("quartznet has no pre-activation variant; use block='post'")
         for field in ("blocks", "repeat"):
             if getattr(self, field) < 1:
-                raise ValueError(
+                raise UserError(
                     f"quartznet {field} must be >= 1. Received: {getattr(self, field)}"
                 )
         if self.width <= 0:
-            raise ValueError(f"quartznet width must be > 0. Received: width={self.width}")
+            raise UserError(f"quartznet width must be > 0. Received: width={self.width}")
 
     def scaled(self, channels: int) -> int:
         return max(1, round(channels * self.width))

@@ -19,6 +19,7 @@ import keras
 from models.blocks import Scale, check_variant
 from models.frontend import log_mel
 from models.repeat import loops, stack
+from results.errors import UserError
 
 MAX_DILATION = 16  # res15's largest; deeper variants stay at it instead of growing past the input
 BN_MOMENTUM = 0.9  # Keras's spelling of PyTorch's (honk's) default momentum of 0.1
@@ -42,11 +43,11 @@ class Config:
         check_variant(self.block, self.residual, "res2d")
         for field in ("maps", "blocks"):
             if getattr(self, field) < 1:
-                raise ValueError(f"res2d {field} must be >= 1. Received: {getattr(self, field)}")
+                raise UserError(f"res2d {field} must be >= 1. Received: {getattr(self, field)}")
         if self.width <= 0:
-            raise ValueError(f"res2d width must be > 0. Received: width={self.width}")
+            raise UserError(f"res2d width must be > 0. Received: width={self.width}")
         if self.tail_convs < 0:
-            raise ValueError(f"res2d tail_convs must be >= 0. Received: {self.tail_convs}")
+            raise UserError(f"res2d tail_convs must be >= 0. Received: {self.tail_convs}")
 
     @property
     def channels(self) -> int:

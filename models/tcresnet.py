@@ -21,6 +21,7 @@ import keras
 from models.blocks import Scale, check_variant
 from models.frontend import frames, log_mel
 from models.repeat import loops, stack
+from results.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,11 +42,11 @@ class Config:
     def __post_init__(self) -> None:
         check_variant(self.block, self.residual, "tcresnet")
         if self.blocks < 1:
-            raise ValueError(f"tcresnet blocks must be >= 1. Received: blocks={self.blocks}")
+            raise UserError(f"tcresnet blocks must be >= 1. Received: blocks={self.blocks}")
         if self.width <= 0:
-            raise ValueError(f"tcresnet width must be > 0. Received: width={self.width}")
+            raise UserError(f"tcresnet width must be > 0. Received: width={self.width}")
         if not self.stages or len(self.strides) != len(self.stages):
-            raise ValueError(
+            raise UserError(
                 f"tcresnet needs one stride per stage. Received: stages={self.stages}, "
                 f"strides={self.strides}"
             )

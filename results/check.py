@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from results import noise, stats, store
+from results.errors import UserError
 from results.metrics import Metric
 from results.record import CellResult
 
@@ -54,13 +55,13 @@ class Tolerance:
 
     def __post_init__(self) -> None:
         if self.kind not in ("absolute", "exact", "factor"):
-            raise ValueError(
+            raise UserError(
                 f"tolerance kind must be absolute, exact or factor. Received: kind={self.kind!r}"
             )
         if self.kind == "factor" and not self.value >= 1:
-            raise ValueError(f"a factor tolerance must be >= 1. Received: value={self.value}")
+            raise UserError(f"a factor tolerance must be >= 1. Received: value={self.value}")
         if self.kind == "absolute" and not self.value >= 0:
-            raise ValueError(f"an absolute tolerance must be >= 0. Received: value={self.value}")
+            raise UserError(f"an absolute tolerance must be >= 0. Received: value={self.value}")
 
     def describe(self) -> str:
         if self.kind == "exact":
@@ -142,7 +143,7 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
     run_dir = Path(run_dir)
     results = store.read_results(run_dir)
     if not results:
-        raise ValueError(f"{run_dir} has no finished cell to make a baseline from")
+        raise UserError(f"{run_dir} has no finished cell to make a baseline from")
     suite_path = run_dir / "suite.json"
     suite = store.read_json(suite_path) if suite_path.exists() else {}
     cells, used = {}, {}

@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from results.errors import UserError
 from results.metrics import Metric
 
 SCHEMA_VERSION = 2
@@ -40,7 +41,7 @@ _V1_EVALUATION_KEYS = (
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError):
     """A results file that does not match the record schema; the message names the file."""
 
 

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from results.errors import UserError
 from results.record import FINAL_STATUSES, CellResult, SchemaError
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError):
     """A results file that cannot be read or parsed; the message names the file."""
 
 

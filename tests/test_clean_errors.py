@@ -192,3 +192,32 @@ def test_verbose_brings_the_log_lines_back():
     # TensorFlow's own start-up lines (which ones depends on the CPU: oneDNN's is not on all)
     assert out.returncode == 0
     assert "oneDNN" in out.stderr or "absl::InitializeLog" in out.stderr, out.stderr
+
+
+def test_a_harness_fault_exits_1_and_says_how_to_see_the_traceback(monkeypatch, capsys):
+    """A ValueError from inside the harness is a bug, not a typo in a suite file: exit 1, no
+    ``error:`` line, and ``-v`` shows the traceback."""
+
+    def broken(args):
+        raise ValueError("an internal invariant broke")
+
+    monkeypatch.setattr(cli, "cmd_list", broken)
+    code, out, err = _cli(capsys, "list")
+    assert code == 1 and not err.startswith("error:"), err
+    assert "internal error: ValueError: an internal invariant broke" in err
+    assert "re-run with -v" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="internal invariant"):
+        cli.main(["-v", "list"])
+
+
+def test_a_user_error_from_any_layer_exits_2(monkeypatch, capsys):
+    from results.errors import UserError
+
+    def bad(args):
+        raise UserError("suite.toml [train]: epochs must be >= 1. Received: epochs=0")
+
+    monkeypatch.setattr(cli, "cmd_list", bad)
+    code, _, err = _cli(capsys, "list")
+    assert (
+        code == 2 and err == "error: suite.toml [train]: epochs must be >= 1. Received: epochs=0\n"
+    )

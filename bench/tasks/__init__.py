@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 from bench.tasks.base import Task, members
+from results.errors import UserError
 
 TASKS: dict[str, str] = {
     "kws": "bench.tasks.kws",
@@ -21,7 +22,7 @@ TASKS: dict[str, str] = {
 def get(name: str) -> Task:
     """The task ``name``; a clear error lists the known tasks, or names what a module lacks."""
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
+        raise UserError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
     module = importlib.import_module(TASKS[name])
     missing = [m for m in members() if not hasattr(module, m)]
     if missing:

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from datasets.base import CLIP_SAMPLES, SAMPLE_RATE
+from results.errors import UserError
 
 # Noise colours: spectral power ~ 1 / f**exponent (white 0, pink 1, brown 2).
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
@@ -175,9 +176,9 @@ def check_snr(snr_db: object) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in snr_db)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise ValueError(f"Config.snr_db must be (low, high) in dB, got {snr_db!r}") from None
+        raise UserError(f"Config.snr_db must be (low, high) in dB, got {snr_db!r}") from None
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ValueError(
+        raise UserError(
             f"Config.snr_db must be finite (low, high) with low <= high, got {snr_db!r}"
         )
     return (low, high)

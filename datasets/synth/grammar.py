@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from datasets.base import normalize_transcript, out_of_alphabet
+from results.errors import UserError
 
 _REF_RE = re.compile(r"<([a-z0-9_]+)>")
 
@@ -185,7 +186,7 @@ def sample(
     """
     sentences = covering(grammar, rng) if cover else []
     if len(sentences) > n:
-        raise ValueError(
+        raise UserError(
             f"{n} sentences cannot cover the grammar's {len(grammar.vocabulary())} words; "
             f"at least {len(sentences)} are needed"
         )

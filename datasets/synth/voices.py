@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results.errors import UserError
+
 # English accents bundled with eSpeak NG (en-Shaw is a spelling system, not an accent).
 LANGUAGES: tuple[str, ...] = (
     "en",
@@ -67,7 +69,7 @@ def split(identities: tuple[str, ...], seed: int) -> dict[str, tuple[str, ...]]:
     n_val = max(1, round(n * VAL_FRACTION))
     n_test = max(1, round(n * TEST_FRACTION))
     if n - n_val - n_test < 1:
-        raise ValueError(f"need at least 3 voice identities to split, found {n}")
+        raise UserError(f"need at least 3 voice identities to split, found {n}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_STREAM]))
     order = [identities[i] for i in rng.permutation(n)]
     parts = {

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from datasets.base import ALPHABET, clip_lengths, encode
+from results.errors import UserError
 
 BLANK = len(ALPHABET)  # the CTC blank is the last output
 NUM_OUTPUTS = len(ALPHABET) + 1
@@ -96,7 +97,7 @@ def check_alignable(split, frames: Callable, name: str) -> None:
     short = [i for i, text in enumerate(split.transcripts) if frames_needed(encode(text)) > n[i]]
     if short:
         ids = ", ".join(split.ids[i] for i in short[:5])
-        raise ValueError(
+        raise UserError(
             f"{len(short)} {name} utterance(s) have fewer output frames than their transcript "
             f"needs, so CTC cannot align them (e.g. {ids}); use a model with less time stride"
         )
