@@ -182,6 +182,9 @@ def cmd_report(args) -> int:
         from reports import html
 
         path = html.write_report(Path(args.run_dir), out=out)
+        held_out = Path(args.run_dir) / html.FOLDS_TABLE
+        if held_out.exists():
+            print(f"held-out speakers: {held_out.resolve()}")
     print(f"report: {path.resolve()}")
     return 0
 

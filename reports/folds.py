@@ -1,8 +1,11 @@
-"""Leave-one-speaker-out: each held-out-speaker fold and the mean ± sd per recipe.
+"""Leave-one-speaker-out: each held-out-speaker fold, and per recipe the mean ± sd over folds
+with the difference vs scratch paired by fold.
 
 A fold is a cell whose dataset options name exactly one held-out speaker (``test_speakers``, as
 ``folds = [...]`` in a suite makes them); its recipe is the experiment's name without the
-``-SPEAKER`` suffix (``augment-george`` -> ``augment``). Reads results only.
+``-SPEAKER`` suffix (``augment-george`` -> ``augment``). ``recipe_table`` is the README's
+held-out-speaker table; ``bench report`` writes it as Markdown to ``tables/folds.md``. Reads
+results only.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.page import Context, Section, Table, Text
+from results import stats
 from results.record import CellResult
 
 METRIC = "accuracy"
+REFERENCE = "scratch"  # the recipe every other one is compared with, fold by fold
 
 
 def fold_frame(results: list[CellResult], metric: str = METRIC) -> pd.DataFrame:
@@ -54,6 +59,67 @@ def fold_table(frame: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     return out
 
 
+def _per_fold(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One value per (recipe, preset, depth, kind, speaker): the mean over seeds."""
+    keys = ["recipe", "preset", "depth", "kind", "speaker"]
+    return frame.groupby(keys, sort=False)[metric].mean().reset_index()
+
+
+def recipe_table(
+    frame: pd.DataFrame, metric: str = METRIC, reference: str = REFERENCE
+) -> pd.DataFrame:
+    """Rows: recipes, the reference first; columns: one per model (``d3 residual``, ...).
+
+    Each entry is the mean ± sample sd of ``metric`` over the held-out speakers and, for every
+    recipe but ``reference``, its difference from the reference at the same depth and kind,
+    paired by speaker: the mean of the per-fold differences with its 95% t-interval over the
+    folds both have (``results.stats.mean_interval``). The preset may differ (a peak-normalized
+    recipe against scratch ``tc-resnet8``): a recipe is what changes, the model shape does not.
+    """
+    if frame.empty:
+        return pd.DataFrame(columns=["recipe"])
+    per = _per_fold(frame, metric)
+    per["model"] = [f"d{d} {k}" for d, k in zip(per["depth"], per["kind"], strict=True)]
+    models = sorted(
+        per["model"].unique(), key=lambda m: (int(m.split()[0][1:]), m.split()[1] != "residual", m)
+    )
+    ref = per[per["recipe"] == reference].set_index(["model", "speaker"])[metric]
+    rows = []
+    recipes = sorted(per["recipe"].unique(), key=lambda r: r != reference)  # reference first
+    for recipe in recipes:
+        part = per[per["recipe"] == recipe]
+        row = {"recipe": recipe}
+        for model in models:
+            cells = part[part["model"] == model].set_index("speaker")[metric]
+            if cells.empty:
+                row[model] = "–"
+                continue
+            sd = cells.std() if len(cells) > 1 else float("nan")
+            text = f"{cells.mean():.3f} ± {sd:.3f}" if len(cells) > 1 else f"{cells.mean():.3f}"
+            shared = [s for s in cells.index if (model, s) in ref.index]
+            if recipe != reference and len(shared) >= 2:
+                diff = stats.mean_interval([cells[s] - ref[(model, s)] for s in shared])
+                text += f" (Δ {diff.value:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}])"
+            row[model] = text
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["recipe", *models])
+
+
+def markdown(frame: pd.DataFrame, metric: str = METRIC, reference: str = REFERENCE) -> str:
+    """``recipe_table`` as a Markdown table with a line saying what its entries are."""
+    table = recipe_table(frame, metric, reference)
+    head = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    folds = frame["speaker"].nunique()
+    note = (
+        f"Held-out-speaker {metric}: mean ± sd over {folds} folds (one model per held-out "
+        f"speaker); in brackets the difference vs {reference} at the same depth and kind, paired "
+        f"by fold, with its 95% t-interval over the folds."
+    )
+    return "\n".join([note, "", head, rule, *body]) + "\n"
+
+
 def section(ctx: Context) -> Section | None:
     """The held-out-speaker table of a run with speaker folds (None without any)."""
     frame = fold_frame(ctx.results)
@@ -78,4 +144,13 @@ def section(ctx: Context) -> Section | None:
         )
     )
     sec.blocks.append(Table.from_frame(shown, "per held-out speaker, and mean ± sd over folds"))
+    per_recipe = recipe_table(frame)
+    if len(per_recipe.columns) > 1:
+        sec.blocks.append(
+            Table.from_frame(
+                per_recipe,
+                f"per recipe: mean ± sd over folds; Δ: the difference vs {REFERENCE} paired by "
+                f"fold, 95% t-interval over the folds (bench report writes it to tables/folds.md)",
+            )
+        )
     return sec

@@ -227,12 +227,16 @@ def render_page(head: dict, sections: list[Section]) -> str:
     return env.get_template("report.html.j2").render(head=head, sections=sections)
 
 
+FOLDS_TABLE = "tables/folds.md"  # under the run directory, when the run has speaker folds
+
+
 def write_report(run_dir: Path, out: Path | None = None) -> Path:
     """Render ``run_dir``'s results into one self-contained HTML file (atomically written).
 
     Args:
         run_dir: a run directory (``suite.json`` and ``cells/*.json``).
-        out: where to write; default ``run_dir/report.html``.
+        out: where to write; default ``run_dir/report.html``. A run with held-out-speaker
+            folds also gets ``run_dir/tables/folds.md`` (``reports.folds.markdown``).
 
     Returns:
         The path written.
@@ -244,4 +248,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     ctx = Context.load(Path(run_dir))
     out = Path(out) if out is not None else ctx.run_dir / "report.html"
     store.write_atomic(out, render(ctx, build_sections(ctx)))
+    held_out = folds.fold_frame(ctx.results)
+    if not held_out.empty:  # the README's held-out-speaker table, as Markdown
+        store.write_atomic(ctx.run_dir / FOLDS_TABLE, folds.markdown(held_out))
     return out

@@ -137,3 +137,44 @@ def test_report_has_a_folds_section(tmp_path):
     assert "mean" in table.columns and table.rows[0][table.columns.index("mean")] == "0.800"
     assert "Best mean over the most folds: scratch" in section.blocks[0].text
     assert folds.section(Context.load(fakes.write_run(tmp_path / "none", []))) is None
+
+
+def _recipe_runs():
+    """scratch and peak-transfer over three speakers, d3 residual: peak-transfer is ahead by
+    0.10, 0.05 and 0.15 on the three folds."""
+    scratch = {"george": 0.70, "jackson": 0.80, "theo": 0.60}
+    peak = {"george": 0.80, "jackson": 0.85, "theo": 0.75}
+    results = [_fold("scratch", s, True, a) for s, a in scratch.items()]
+    results += [_fold("peak-transfer", s, True, a) for s, a in peak.items()]
+    results.append(_fold("scratch", "george", False, 0.65))  # one fold: no sd, no Δ
+    return results
+
+
+def test_the_recipe_table_pairs_each_recipe_with_scratch_by_fold():
+    table = folds.recipe_table(folds.fold_frame(_recipe_runs()))
+    assert list(table.columns) == ["recipe", "d3 residual", "d3 plain"]
+    rows = {r["recipe"]: r for r in table.to_dict("records")}
+    # mean 0.8 sd 0.05; Δ per fold 0.10, 0.05, 0.15: mean 0.10, sd 0.05, t(2) 4.303 * 0.05 / √3
+    half = 4.303 * 0.05 / math.sqrt(3)
+    assert rows["peak-transfer"]["d3 residual"] == (
+        f"0.800 ± 0.050 (Δ +0.100 [{0.1 - half:+.3f}, {0.1 + half:+.3f}])"
+    )
+    assert rows["scratch"]["d3 residual"] == "0.700 ± 0.100"
+    assert rows["scratch"]["d3 plain"] == "0.650" and rows["peak-transfer"]["d3 plain"] == "–"
+
+
+def test_bench_report_writes_the_readme_table(tmp_path, capsys):
+    from bench import cli
+
+    run = fakes.write_run(tmp_path / "run", _recipe_runs())
+    assert cli.main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    md = (run / "tables" / "folds.md").read_text()
+    assert f"held-out speakers: {(run / 'tables' / 'folds.md').resolve()}" in out
+    lines = md.splitlines()
+    assert lines[2] == "| recipe | d3 residual | d3 plain |" and lines[3] == "|---|---|---|"
+    assert lines[4].startswith("| scratch | 0.700 ± 0.100 | 0.650 |")
+    assert lines[5].startswith("| peak-transfer | 0.800 ± 0.050 (Δ +0.100 [")
+    assert "paired by fold" in lines[0] and "over 3 folds" in lines[0]
+    html = (run / "report.html").read_text()
+    assert "Δ +0.100" in html
