@@ -101,11 +101,12 @@ def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) ->
     left is the time the pipeline itself made the consumer wait. Used for training cells, whose
     steps must not carry a stamping op: under TensorFlow op determinism a stateful op in the
     pipeline runs in step with the consumer and would slow every step. The first batch (iterator
-    start, shuffle-buffer fill) is left out.
+    start, shuffle-buffer fill) is left out. The dataset is repeated, so a training set of a
+    single batch (a tiny corpus) is measured across its epochs instead of failing the cell.
     """
     import tensorflow as tf
 
-    it = iter(ds)
+    it = iter(ds.repeat())  # epoch after epoch, as fit pulls them: one batch is enough
     ready = iter(tf.data.Dataset.from_tensors(next(it)).repeat())
     next(ready)
     blocked = []

@@ -3,6 +3,7 @@ an equal one passes, speed is normalized by each run's calibration peak, and the
 baselines match their suites."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -225,19 +226,74 @@ def test_committed_baselines_cover_their_suites(name):
         assert {headline, "params", "train_samples_per_s"} <= set(entry["metrics"])
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick"])
-def test_committed_baselines_are_read_and_pass_against_their_own_values(name):
-    """The baseline file format is unchanged: a run that reproduces a committed baseline's
-    values (typed cell results, as the harness writes them now) passes it."""
-    baseline = check.load_baseline(ROOT / "bench" / "baselines" / f"{name}.json")
-    run = [
-        CellResult(
-            cell=cell_info(cell_id),
-            status=entry["status"],
-            metrics={n: Metric(**m) for n, m in entry["metrics"].items()},
-            speed=None if entry["peak_gflops"] is None else speed(entry["peak_gflops"]),
+def _replay(baseline: dict, change: dict | None = None) -> list[CellResult]:
+    """A run that reproduces the baseline's values, with ``change[cell][metric] = delta``
+    added (typed cell results, as the harness writes them now)."""
+    change = change or {}
+    run = []
+    for cell_id, entry in baseline["cells"].items():
+        values = {n: Metric(**m) for n, m in entry["metrics"].items()}
+        for name, delta in change.get(cell_id, {}).items():
+            values[name] = Metric(**{**entry["metrics"][name], "value": values[name].value + delta})
+        run.append(
+            CellResult(
+                cell=cell_info(cell_id, seed=entry.get("seed", 0)),
+                status=entry["status"],
+                metrics=values,
+                speed=None if entry["peak_gflops"] is None else speed(entry["peak_gflops"]),
+            )
         )
-        for cell_id, entry in baseline["cells"].items()
-    ]
-    rows = check.compare(baseline, run)
+    return run
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_committed_baselines_pass_a_replay_and_fail_a_planted_drop(name):
+    """The committed baseline's format is read, a run that reproduces it passes, and the same
+    run with one cell's headline metric 0.5 worse fails on that cell (or its mean over seeds)."""
+    baseline = check.load_baseline(ROOT / "bench" / "baselines" / f"{name}.json")
+    rows = check.compare(baseline, _replay(baseline))
     assert rows and not any(r.failed for r in rows), check.format_table(rows, only_failed=True)
+    victim = next(iter(baseline["cells"]))
+    headline, worse = ("wer", +0.5) if victim.startswith("asr-") else ("accuracy", -0.5)
+    rows = check.compare(baseline, _replay(baseline, {victim: {headline: worse}}))
+    failed = [r for r in rows if r.failed]
+    assert failed and all(r.metric == headline for r in failed), check.format_table(failed)
+    assert all(r.cell.startswith(re.sub(r"-s\d+$", "", victim)) for r in failed)
+
+
+def test_the_smoke_gate_takes_a_one_seed_sign_flip_as_a_hint():
+    """The smoke baseline's only decisive comparison (residual − plain at 1 block, one seed) is
+    the test set's interval alone: a change that flips its sign with each cell within its own
+    tolerance passes, the flip shown as a hint. Before the 3-seed rule it failed the gate."""
+    baseline = check.load_baseline(ROOT / "bench" / "baselines" / "smoke.json")
+    res, plain = "kws-synth-words-tc-resnet8-d1-res-s0", "kws-synth-words-tc-resnet8-d1-plain-s0"
+    (comp,) = [
+        c for c in baseline["comparisons"] if c["residual"] == res and c["metric"] == "accuracy"
+    ]
+    assert comp["difference"] < -comp["halfwidth"] and not comp["pairs"]  # decisive, one seed
+    run = _replay(baseline, {res: {"accuracy": +0.07}, plain: {"accuracy": -0.07}})
+    rows = check.compare(baseline, run)
+    (delta,) = [r for r in rows if r.metric == "Δ accuracy" and r.cell.startswith(res)]
+    assert delta.now > 0 > delta.baseline and delta.verdict == "hint"
+    assert not any(r.failed for r in rows), check.format_table(rows, only_failed=True)
+
+
+def test_the_quick_gate_fails_a_three_seed_sign_flip():
+    """The quick baseline's 16-block residual − plain is over 3 seeds: swapping the two kinds'
+    accuracy on every seed fails as SIGN REVERSED (besides the cells' own rows)."""
+    baseline = check.load_baseline(ROOT / "bench" / "baselines" / "quick.json")
+    point = "kws-synth-words-tc-resnet8-d16"
+    (comp,) = [
+        c
+        for c in baseline["comparisons"]
+        if c["residual"] == f"{point}-res" and c["metric"] == "accuracy"
+    ]
+    assert len(comp["pairs"]) == 3 and comp["difference"] > comp["halfwidth"]
+    change = {}
+    for res_id, plain_id in comp["pairs"]:
+        a = baseline["cells"][res_id]["metrics"]["accuracy"]["value"]
+        b = baseline["cells"][plain_id]["metrics"]["accuracy"]["value"]
+        change[res_id], change[plain_id] = {"accuracy": b - a}, {"accuracy": a - b}
+    rows = check.compare(baseline, _replay(baseline, change))
+    (delta,) = [r for r in rows if r.metric == "Δ accuracy" and r.cell.startswith(f"{point}-res")]
+    assert delta.failed and "SIGN REVERSED" in delta.note

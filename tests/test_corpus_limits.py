@@ -93,3 +93,37 @@ def test_cli_prints_one_line_per_skipped_file(tree):
     assert re.search(r"fsdd: prepared \d+ records \(2 skipped\)", out.stderr), out.stderr
     assert any("7_al\\xffce_5.wav: bad name" in line for line in lines)
     assert "2 files skipped" in out.stdout
+
+
+def test_speech_commands_skips_a_clip_longer_than_its_range(tmp_path):
+    """A 3-second clip among Speech Commands' one-second ones is outside (0.05, 2.0) s."""
+    from test_speech_commands import make_tree as make_commands
+
+    from datasets import speech_commands as sc
+
+    root = make_commands(tmp_path / "speech_commands_v0_02", words=sc.WORDS_35)
+    victim = next((root / "yes").glob("*.wav"))
+    sf.write(victim, np.zeros(3 * 16000, np.float32) + 0.1, 16000)
+    with pytest.warns(UserWarning, match="yes/.*length: 3.00 s, outside this corpus's 0.05-2 s"):
+        data = sc.load(sc.Config(), root)
+    reasons = dict(data.skipped.entries)
+    assert [r for f, r in reasons.items() if f.endswith(f"yes/{victim.name}")] == [
+        "length: 3.00 s, outside this corpus's 0.05-2 s"
+    ]
+    assert data.skipped.by_reason() == {"length": 1}
+
+
+def test_librispeech_skips_an_utterance_longer_than_its_range(tmp_path):
+    """A 61-second FLAC is outside LibriSpeech's (0.1, 60) s: skipped, named, the rest kept."""
+    from test_librispeech import CONFIG, SUBSETS, make_subset
+
+    from datasets import librispeech as ls
+
+    for name in SUBSETS.values():
+        make_subset(tmp_path, name)
+    victim = next((tmp_path / SUBSETS["test"]).rglob("*-0001.flac"))
+    sf.write(victim, np.zeros(61 * 16000, np.float32) + 0.1, 16000, format="FLAC")
+    with pytest.warns(UserWarning, match="length: 61.00 s, outside this corpus's 0.1-60 s"):
+        data = ls.load(CONFIG, tmp_path)
+    assert data.skipped.by_reason() == {"length": 1}
+    assert victim.stem not in data.test.ids and len(data.test) == 4

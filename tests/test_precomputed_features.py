@@ -134,8 +134,12 @@ def test_the_saved_model_still_takes_raw_audio(outcomes, data, tmp_path):
     )  # fmt: skip
 
 
-def test_the_flag_is_typed_and_on_by_default():
-    assert TrainConfig().precompute_features is False  # opt-in until the baselines move
+def test_the_flag_is_typed_off_by_default_and_on_in_the_main_job():
+    from bench import suite
+
+    assert TrainConfig().precompute_features is False  # opt-in: a suite turns it on
+    kws = [e for e in suite.load("quick").experiments if e.task == "kws"]
+    assert kws and all(e.train.precompute_features for e in kws)
     with pytest.raises(ValueError, match="precompute_features must be true or false"):
         dataclasses.replace(TrainConfig(), precompute_features="yes")
 

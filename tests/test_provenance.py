@@ -103,7 +103,42 @@ def test_report_shows_data_folder_and_fingerprint(setup):
     assert json.loads((run_dir / "provenance.json").read_text())["code_version"] in page
 
 
-def test_code_version_is_git_describe_or_package_version():
-    version = runner.code_version()
-    assert version.startswith(("git ", "resdepth ")) or version == "unknown"
-    assert Path(runner.__file__).exists()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_code_version_is_git_describe_or_package_version(monkeypatch):
+    import subprocess
+
+    if (ROOT / ".git").exists():  # a checkout: exactly what git says
+        described = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--tags"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert runner.code_version() == f"git {described}"
+
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+
+    monkeypatch.setattr(runner.subprocess, "run", no_git)  # no git: the installed version
+    from importlib import metadata
+
+    assert runner.code_version() == f"resdepth {metadata.version('resdepth')}"
+
+
+def test_cli_resume_with_a_changed_corpus_runs_when_accepted(setup, capsys):
+    """``--accept-changed-data`` through the CLI: the refused resume runs, and the provenance
+    keeps what the run had before."""
+    s, path, a, _, run_dir = setup
+    argv = ["run", "--suite", str(path), "--out", str(run_dir), "--data-dir", str(a), "-q"]
+    runner._claim_run_dir(run_dir, s)
+    runner.check_provenance(run_dir, runner.describe_inputs(s, str(a)))
+    (a / "recordings" / "3_alice_9.wav").write_bytes(
+        (a / "recordings" / "3_alice_1.wav").read_bytes()
+    )
+    assert cli.main([*argv, "--no-report"]) == 2
+    assert "corpus fingerprint" in capsys.readouterr().err
+    assert cli.main([*argv, "--no-report", "--accept-changed-data"]) == 0
+    recorded = provenance.read(run_dir)
+    assert recorded["corpora"]["fsdd"]["files"] == 121
+    assert recorded["previous"][0]["corpora"]["fsdd"]["files"] == 120
+    assert len(list((run_dir / "cells").glob("*.json"))) == 1
