@@ -191,13 +191,34 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _machine(results) -> str:
+    """Where the run's wall time was measured: cores, CPU and the calibration peak (median over
+    cells), so a time is never quoted without its machine."""
+    env = next((r.environment for r in results if r.environment), {}) or {}
+    peaks = sorted(r.speed.peak_gflops for r in results if r.speed and r.speed.peak_gflops)
+    parts = []
+    if env.get("cpu_count"):
+        parts.append(f"{env['cpu_count']} cores" + (f" ({env['cpu']})" if env.get("cpu") else ""))
+    if peaks:
+        parts.append(f"calibration peak {peaks[len(peaks) // 2]:.1f} GFLOP/s (median over cells)")
+    return ", ".join(parts) or "machine not recorded"
+
+
 def header(ctx: Context) -> dict:
     """The page header: suite, when the cells ran, and how many ended in each status."""
     counts = Counter(r.status for r in ctx.results)
     order = [s for s in STATUSES if s in counts]
     started = [r.started for r in ctx.results if r.started]
     finished = [r.finished for r in ctx.results if r.finished]
+    first, last = min(started, default=None), max(finished, default=None)
     return {
+        "wall": _duration(last - first) if first and last else "–",
+        "machine": _machine(ctx.results),
         "name": ctx.suite.get("name") or ctx.run_dir.name,
         "description": ctx.suite.get("description", ""),
         "run_dir": str(ctx.run_dir),

@@ -544,3 +544,27 @@ def test_the_report_says_a_length_cap_left_training_utterances_out_and_test_is_w
     text = html.write_report(write_run(tmp_path, [r])).read_text()
     assert "librispeech: 7 training utterances longer than max_seconds=16.0 left out" in text
     assert "dev and test are scored whole" in text
+
+
+def test_the_header_gives_the_wall_time_and_the_machine_it_ran_on(tmp_path):
+    """A time is never shown without its machine: cores, CPU, and the calibration peak."""
+    from test_check import speed
+
+    from reports.page import Context
+
+    def ran(cell_id, start, end, peak):
+        r = CellResult(fakes.cell_info(cell_id), "ok", metrics=fakes.metrics(accuracy=0.5))
+        return dataclasses.replace(
+            r, started=start, finished=end, speed=speed(peak),
+            environment={"cpu_count": 2, "cpu": "Some CPU @ 2.0GHz"},
+        )  # fmt: skip
+
+    cells = [ran("a", 1000.0, 1100.0, 120.0), ran("b", 1100.0, 2063.0, 130.0)]
+    ctx = Context.load(fakes.write_run(tmp_path / "run", cells))
+    head = html.header(ctx)
+    assert head["wall"] == "17 min 43 s"
+    assert head["machine"] == (
+        "2 cores (Some CPU @ 2.0GHz), calibration peak 130.0 GFLOP/s (median over cells)"
+    )
+    page = html.render(ctx, [])
+    assert "(wall time 17 min 43 s)" in page and "on 2 cores (Some CPU @ 2.0GHz)" in page
