@@ -11,9 +11,10 @@ One small adapter between the training loop and the backends:
   ``tf.distribute.MirroredStrategy`` scope (several: the suite's batch size is the global batch,
   split over the replicas by Keras's distributed dataset); on JAX a
   ``keras.distribution.DataParallel`` over the devices.
-- ``HostMemory`` and ``device_peak_bytes``: the process's RSS high-water mark over a cell (reset
-  through ``/proc/self/clear_refs``) and the device allocator's peak (TensorFlow
-  ``get_memory_info``/``reset_memory_stats``, JAX ``memory_stats``; None on a CPU).
+- ``HostMemory`` and ``DeviceMemory``: the process's RSS high-water mark over a cell (reset
+  through ``/proc/self/clear_refs``) and the device allocator's peak over it (reset on
+  TensorFlow and PyTorch; JAX, which cannot reset it, gives it only when it is the cell's; None
+  on a CPU).
 - ``split_cpu(n)``: n logical CPU devices, so data-parallel cells run on a CPU-only host (tests,
   dry runs); TensorFlow allows it only before it initialises its devices.
 """
@@ -230,36 +231,66 @@ class HostMemory:
         return _status_bytes("VmHWM")
 
 
-def reset_device_peak(placement: Placement) -> None:
-    """Reset the allocator's peak of every device of ``placement`` (TensorFlow GPUs)."""
-    if placement.kind != "gpu" or _backend() != "tensorflow":
-        return
-    import tensorflow as tf
+class DeviceMemory:
+    """Peak bytes allocated on the placement's first device over a span (a cell), every backend.
 
-    for name in placement.names:
-        tf.config.experimental.reset_memory_stats(_tf_device(name))
+    ``start`` resets the allocator's high-water mark where the backend can: TensorFlow
+    (``reset_memory_stats``, every device of the placement) and PyTorch
+    (``torch.cuda.reset_peak_memory_stats``). JAX has no reset: ``start`` notes the peak and the
+    bytes in use, and ``peak`` gives the device's peak only when it belongs to the span: the span
+    set a new high, or nothing earlier in the process had used more than was in use at its start.
+    Otherwise (an earlier cell's higher peak still stands) it is None, not that cell's figure.
+    None on a CPU.
+    """
 
+    def __init__(self, placement: Placement) -> None:
+        self.placement = placement
+        self._jax_start: tuple[int, int] | None = None
 
-def device_peak_bytes(placement: Placement) -> int | None:
-    """Peak bytes allocated on the placement's first device since the reset; None on a CPU."""
-    if placement.kind != "gpu":
+    def start(self) -> None:
+        if self.placement.kind != "gpu":
+            return
+        backend = _backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            for name in self.placement.names:
+                tf.config.experimental.reset_memory_stats(_tf_device(name))
+        elif backend == "torch":
+            import torch
+
+            for index in range(self.placement.count):
+                torch.cuda.reset_peak_memory_stats(index)
+        elif backend == "jax":
+            stats = _jax_stats()
+            self._jax_start = (stats.get("peak_bytes_in_use", 0), stats.get("bytes_in_use", 0))
+
+    def peak(self) -> int | None:
+        if self.placement.kind != "gpu":
+            return None
+        backend = _backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            info = tf.config.experimental.get_memory_info(_tf_device(self.placement.names[0]))
+            return int(info["peak"])
+        if backend == "torch":
+            import torch
+
+            return int(torch.cuda.max_memory_allocated(0))
+        if backend == "jax":
+            now = _jax_stats().get("peak_bytes_in_use")
+            if now is None or self._jax_start is None:
+                return None
+            peak_before, in_use_before = self._jax_start
+            return int(now) if now > peak_before or peak_before <= in_use_before else None
         return None
-    backend = _backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
 
-        info = tf.config.experimental.get_memory_info(_tf_device(placement.names[0]))
-        return int(info["peak"])
-    if backend == "jax":
-        import jax
 
-        stats = jax.devices("gpu")[0].memory_stats() or {}
-        return stats.get("peak_bytes_in_use")
-    if backend == "torch":
-        import torch
+def _jax_stats() -> dict:
+    import jax
 
-        return int(torch.cuda.max_memory_allocated())
-    return None
+    return jax.devices("gpu")[0].memory_stats() or {}
 
 
 def _tf_device(name: str) -> str:

@@ -63,9 +63,9 @@ def run(
             records the cell as skipped, with the reason).
     """
     placement = devices.place(cell.device, cell.replicas)
-    host = devices.HostMemory()
+    host, device = devices.HostMemory(), devices.DeviceMemory(placement)
     host.start()
-    devices.reset_device_peak(placement)
+    device.start()
     with (
         speed.xla_allowed(cell.jit_compile) as deterministic,
         devices.running(placement, cell.precision),
@@ -78,7 +78,7 @@ def run(
             device_names=placement.names,
             precision=cell.precision,
             host_peak_rss_bytes=host.peak(),
-            device_peak_bytes=devices.device_peak_bytes(placement),
+            device_peak_bytes=device.peak(),
             **devices.build_versions(placement),
         )
     for name in ("host_peak_rss_bytes", "device_peak_bytes"):

@@ -113,7 +113,9 @@ def test_placement_on_a_cpu_only_machine():
         devices.place("gpu", 1)
     with pytest.raises(devices.Unavailable, match="replicas=64"):
         devices.place("cpu", 64)
-    assert devices.device_peak_bytes(placement) is None
+    memory = devices.DeviceMemory(placement)
+    memory.start()
+    assert memory.peak() is None
     assert devices.build_versions(placement) == {"cuda_version": None, "cudnn_version": None}
 
 
@@ -163,3 +165,54 @@ def test_every_precision_trains_and_a_gpu_cell_is_skipped(tmp_path):
         assert sp.cuda_version is None
         assert 0 <= sp.data_wait_share < 0.5  # measured with steps_per_execution=2
     assert keras.config.dtype_policy().name == "float32"
+
+
+class _FakeDevice:
+    def __init__(self):
+        self.stats = {"peak_bytes_in_use": 0, "bytes_in_use": 0}
+
+    def memory_stats(self):
+        return dict(self.stats)
+
+
+def test_device_peaks_are_each_cells_own_on_jax_and_torch(monkeypatch):
+    """Two cells in one process: the second cell's device peak is its own, not the first's.
+    PyTorch resets its counter; JAX cannot, and then says None rather than the first cell's."""
+    import sys
+    import types
+
+    gpu = devices.Placement("gpu", ("/device:GPU:0",))
+    # JAX: a fake device whose peak only grows
+    device = _FakeDevice()
+    monkeypatch.setitem(sys.modules, "jax", types.SimpleNamespace(devices=lambda kind: [device]))
+    monkeypatch.setattr(devices, "_backend", lambda: "jax")
+    first = devices.DeviceMemory(gpu)
+    first.start()
+    device.stats = {"peak_bytes_in_use": 900, "bytes_in_use": 100}
+    assert first.peak() == 900  # nothing before it: the peak is the first cell's
+    second = devices.DeviceMemory(gpu)
+    second.start()
+    device.stats["peak_bytes_in_use"] = 900  # the second cell used at most 900: unknown
+    assert second.peak() is None
+    third = devices.DeviceMemory(gpu)
+    third.start()
+    device.stats["peak_bytes_in_use"] = 1500  # a new high: the third cell's
+    assert third.peak() == 1500
+    # PyTorch: the counter is reset at each cell's start
+    allocated = {"peak": 0}
+
+    def reset_peak(index):
+        allocated["peak"] = 0
+
+    torch = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(
+            reset_peak_memory_stats=reset_peak, max_memory_allocated=lambda i: allocated["peak"]
+        )
+    )
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(devices, "_backend", lambda: "torch")
+    allocated["peak"] = 5000  # an earlier cell's
+    cell = devices.DeviceMemory(gpu)
+    cell.start()
+    allocated["peak"] = max(allocated["peak"], 1200)
+    assert cell.peak() == 1200
