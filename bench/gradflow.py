@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from bench import speed
 from results.record import VANISHED
 
 COLUMNS = ("step", "block", "layer", "depth", "grad_norm", "weight_norm", "update_ratio")
@@ -189,6 +190,10 @@ def _rows_of(sums: list[np.ndarray], table: pd.DataFrame) -> np.ndarray:
 class Recorder(keras.callbacks.Callback):
     """Records gradient flow at initialization (step 0) and every ``interval`` training steps.
 
+    Steps are training steps, not compiled calls: with ``steps_per_execution`` k the recording
+    falls after the call that runs a multiple of ``interval``, under the steps completed then
+    (``speed.StepCount``), and its update ratio spans that call's k steps.
+
     Initialization is averaged over all probe batches; later recordings use the first probe batch
     (fixed, so changes over training are changes of the model, not of the data).
     """
@@ -203,19 +208,24 @@ class Recorder(keras.callbacks.Callback):
         self.frames: list[pd.DataFrame] = []
         self.seconds = 0.0
         self._step = 0
+        self._count = speed.StepCount()
         self._before = None
 
     def on_train_begin(self, logs=None):
         self._timed(lambda: self._add(self.probe.rows(0, self.probe.tensor_grad_norms())))
 
     def on_train_batch_begin(self, batch, logs=None):
-        if (self._step + 1) % self.interval == 0:
+        # a multiple of the interval among the steps this compiled call runs
+        if any(step % self.interval == 0 for step in self._count.upcoming(self, batch)):
             self._timed(self._snapshot)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
+        self._step = self._count.end_call(self, batch)
         if self._before is not None:
             self._timed(self._record)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._count.end_epoch()
 
     def _snapshot(self):
         self._before = [np.asarray(v).astype(np.float64) for v in self.model.trainable_weights]

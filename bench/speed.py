@@ -127,6 +127,42 @@ def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) ->
     return float(np.sum(blocked) / (np.sum(blocked) + len(blocked) * step_seconds))
 
 
+class StepCount:
+    """Training steps completed, from the arguments Keras gives its callbacks.
+
+    With ``steps_per_execution`` k a callback sees one ``on_train_batch_*`` per compiled call,
+    that is per k steps, and its ``batch`` argument is the call's last step in the epoch (capped
+    here by the epoch's length, ``params["steps"]``, since the last call of an epoch may run
+    fewer). Counting calls instead would make a gradient interval or a divergence step k times
+    too small.
+    """
+
+    def __init__(self) -> None:
+        self.done = 0  # steps completed over all epochs
+        self._base = 0  # steps completed before this epoch
+
+    def _epoch_steps(self, callback) -> int | None:
+        return (getattr(callback, "params", None) or {}).get("steps")
+
+    def upcoming(self, callback, begin: int) -> range:
+        """The 1-based step numbers the call starting at epoch step ``begin`` will run."""
+        k = getattr(callback.model, "steps_per_execution", 1) or 1
+        last = begin + k
+        cap = self._epoch_steps(callback)
+        if cap:
+            last = min(last, cap)
+        return range(self._base + begin + 1, self._base + last + 1)
+
+    def end_call(self, callback, batch: int) -> int:
+        """Record the call that ended at epoch step ``batch``; the steps completed."""
+        cap = self._epoch_steps(callback)
+        self.done = self._base + (min(batch + 1, cap) if cap else batch + 1)
+        return self.done
+
+    def end_epoch(self) -> None:
+        self._base = self.done
+
+
 class StepTimer(keras.callbacks.Callback):
     """Wall time of every training step.
 

@@ -39,6 +39,7 @@ class _Watch(keras.callbacks.Callback):
         self.epoch_seconds: list[float] = []
         self.diverged: Diverged | None = None
         self._step = 0
+        self._count = speed.StepCount()
         self._epoch = 0
         self._t0 = 0.0
 
@@ -48,9 +49,10 @@ class _Watch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_seconds.append(time.perf_counter() - self._t0)
+        self._count.end_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
+        self._step = self._count.end_call(self, batch)  # steps, not compiled calls
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged = Diverged(self._step, self._epoch)

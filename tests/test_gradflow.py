@@ -98,3 +98,20 @@ def test_recorder_records_init_and_every_interval_and_summarizes():
     summary = gradflow.summarize(table)
     assert summary["init"]["blocks"] == 3 and summary["steps"] == 8
     assert set(summary["end"]) >= {"first_last_ratio", "log10_slope_per_block", "vanished_fraction"}
+
+
+def test_with_steps_per_execution_the_interval_and_the_steps_are_training_steps():
+    """Four steps per compiled call: the recordings fall at training steps (after the call that
+    runs each multiple of the interval), not at multiples of calls; 2 epochs of 8 steps."""
+    from bench.train import _Watch
+
+    keras.utils.set_random_seed(0)
+    model = models.build("tc-resnet8", num_classes=3, depth=1)
+    x, y = _batch(n=32)
+    model.compile(optimizer="adam", loss=XENT, steps_per_execution=4)
+    rec = gradflow.Recorder(gradflow.Probe(model, LOSS, [(x[:8], y[:8])]), 6)
+    watch = _Watch()
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[rec, watch])
+    # calls run steps 1-4, 5-8 | 9-12, 13-16: multiples of 6 (6, 12) fall in the 2nd and 3rd
+    assert sorted(rec.table()["step"].unique()) == [0, 8, 12]
+    assert watch._step == 16  # steps, not the 4 calls
