@@ -60,6 +60,7 @@ class Corpus:
     files: int
     hours: float
     audio_seconds_per_core_s: float  # prepare's decode rate (WAV or FLAC)
+    classes: int  # the head's outputs: labels of a classifier, characters + blank for CTC
 
     def prepare_minutes(self, cores: int) -> float:
         return self.hours * 3600 / (self.audio_seconds_per_core_s * cores) / 60
@@ -79,6 +80,7 @@ CORPORA: dict[tuple[str, str], Corpus] = {
         105_829,
         105_829 / 3600,
         WAV_RATE,
+        35,
     ),
     ("speech-commands", "12"): Corpus(
         36_923,
@@ -87,6 +89,7 @@ CORPORA: dict[tuple[str, str], Corpus] = {
         46_300,  # the keyword clips of every split, 10% unknown and 10% silence cuts
         46_300 / 3600,
         WAV_RATE,
+        12,  # 10 keywords, _unknown_, _silence_
     ),
     ("librispeech", "train-clean-100"): Corpus(
         28_539,
@@ -95,6 +98,7 @@ CORPORA: dict[tuple[str, str], Corpus] = {
         28_539 + 2_703 + 2_620,  # and dev-clean, test-clean
         100.6 + 5.4 + 5.4,
         FLAC_RATE,
+        29,
     ),
 }
 
@@ -121,11 +125,16 @@ def corpus_of(cell: Cell) -> Corpus | None:
     return None
 
 
+CTC_CLASSES = 29  # 28 characters and the blank (bench.tasks.asr.ctc)
+DEFAULT_CLASSES = 35  # a corpus the table does not know: the largest keyword set
+
+
 @functools.cache
-def _model_figures(preset: str, options: tuple, head: str, samples: int) -> tuple[int, int, int]:
+def _model_figures(
+    preset: str, options: tuple, head: str, samples: int, classes: int
+) -> tuple[int, int, int]:
     """(forward FLOPs, trainable parameters, activation elements) per example of one model."""
     kwargs = dict(options)
-    classes = 29 if head == "ctc" else 35
     model = models.build(preset, num_classes=classes, head=head, **kwargs)
     params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     return flops.per_example(model, samples), params, _activations(model, samples)
@@ -157,8 +166,9 @@ def estimate(cell: Cell, peak_tflops: float, utilization: float) -> Estimate:
     corpus = corpus_of(cell)
     samples = corpus.samples_per_example if corpus else SAMPLE_RATE
     head = "ctc" if cell.task == "asr" else "classify"
+    classes = corpus.classes if corpus else (CTC_CLASSES if head == "ctc" else DEFAULT_CLASSES)
     fwd, params, acts = _model_figures(
-        cell.preset, tuple(sorted(cell.model_options.items())), head, samples
+        cell.preset, tuple(sorted(cell.model_options.items())), head, samples, classes
     )
     epochs = cell.train.epochs
     hours = None

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import metrics, with_cell
 from test_reports import write_run
@@ -51,6 +52,20 @@ def test_estimate_is_flops_times_examples_times_epochs_over_the_assumed_rate():
     two = estimate.estimate(dataclasses.replace(cell, replicas=2), 100.0, 0.5)
     assert two.hours == pytest.approx(expected / 2) and two.memory_gb < e.memory_gb
     assert e.params > 60_000 and e.memory_gb > e.params * 16 / 1e9
+
+
+def test_the_estimate_builds_the_head_each_label_set_trains():
+    """Speech Commands' 12- and 35-label cells differ only in the classifier head: the estimate
+    counts 12 and 35 outputs (it gave both 35), matching the models the cells build."""
+    import models
+
+    cells = {c.experiment: c for c in suite.load("gpu").cells() if c.preset == "res8"}
+    twelve, thirty_five = (estimate.estimate(cells[e], 100.0, 0.5) for e in ("sc12", "sc35"))
+    for e, classes in ((twelve, 12), (thirty_five, 35)):
+        built = models.build("res8", num_classes=classes)
+        assert e.params == sum(int(np.prod(w.shape)) for w in built.trainable_weights)
+    asr = next(c for c in suite.load("gpu").cells() if c.task == "asr")
+    assert estimate.corpus_of(asr).classes == 29
 
 
 @pytest.mark.slow
