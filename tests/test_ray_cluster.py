@@ -53,8 +53,8 @@ def test_a_cells_gpus_follow_from_the_cell(changes, resources, gpus):
 
 
 class _Probe(executors.RayExecutor):
-    def __init__(self, placement: Path):
-        env = {"PLACEMENT_DIR": str(placement), "PLACEMENT_HOLD": "4"}
+    def __init__(self, placement: Path, hold: float = 4):
+        env = {"PLACEMENT_DIR": str(placement), "PLACEMENT_HOLD": str(hold)}
         super().__init__(runtime_env={"env_vars": env})
         import placement_task
 
@@ -106,3 +106,22 @@ def test_gpu_cells_spread_over_the_nodes_each_seeing_only_its_gpu(
     assert len({(t["node"], t["gpu_ids"][0]) for t in seen.values()}) == 4
     assert len({t["prepared"] for t in seen.values()}) == 1  # one copy, prepared by the driver
     assert len({t["pid"] for t in seen.values()}) == 4  # a fresh worker per GPU cell
+
+
+@pytest.mark.slow
+def test_every_cell_runs_in_a_fresh_worker(two_gpu_nodes, tmp_path, monkeypatch):
+    """Six CPU cells on four CPU slots, so some run after others: none reuses a worker, whose
+    memory would carry one cell's host RSS into the next cell's peak."""
+    monkeypatch.setenv("RESDEPTH_PREPARED", str(tmp_path / "prepared"))
+    placement = tmp_path / "placement"
+    placement.mkdir()
+    six = {**FOUR_GPU_CELLS, "device": "cpu", "seeds": [0, 1, 2]}
+    s = suite.parse(six, "placement")
+    summary = runner.run_suite(
+        s, tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0,
+        executor=_Probe(placement, hold=0.5),
+    )  # fmt: skip
+    assert summary.statuses == {"error": 6}
+    seen = [json.loads(p.read_text()) for p in placement.glob("*.json")]
+    assert len(seen) == 6 and all(not t["gpu_ids"] for t in seen)
+    assert len({(t["node"], t["pid"]) for t in seen}) == 6
