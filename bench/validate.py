@@ -78,13 +78,26 @@ def check_value(value: Any, tp: Any, where: str, key: str) -> None:
         )
 
 
+# Keys whose list is a sweep axis: each entry makes its own cells, so a repeat would run the
+# same cell twice (and count the copy as resumed). Folds have their own check (bench.suite).
+SWEPT = frozenset({"seeds", "depths", "residual", "backends", "jit_compile", "precision"})
+
+
 def check_table(table: Any, types_by_key: dict[str, Any], where: str) -> None:
-    """Check that ``table`` is a table and each of its known keys has its allowed type."""
+    """Check that ``table`` is a table, each of its known keys has its allowed type, and no
+    sweep axis (``SWEPT``) repeats a value."""
     if not isinstance(table, dict):
         raise UserError(f"{where}: must be a table. Received: {table!r} ({type(table).__name__})")
     for key, value in table.items():
         if key in types_by_key:
             check_value(value, types_by_key[key], where, key)
+        if key in SWEPT and isinstance(value, list):
+            repeated = sorted({repr(v) for v in value if value.count(v) > 1})
+            if repeated:
+                raise UserError(
+                    f"{where}: {key} repeats {', '.join(repeated)}; each value is its own "
+                    f"cells, so list it once. Received: {key}={value!r}"
+                )
 
 
 def check_seeds(seeds: Any, where: str) -> None:

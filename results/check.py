@@ -285,7 +285,7 @@ def load_baseline(path: Path) -> dict:
         )
     try:
         parse_baseline(data)
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # a field of the wrong kind
         raise store.ResultsError(f"{path}: not a valid baseline: {err!r}") from err
     return data
 

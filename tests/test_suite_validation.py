@@ -104,12 +104,15 @@ KEYS = {
     ("train", "learning_rate"): lambda v: type(v) in (int, float) and v > 0,
     ("train", "weight_decay"): lambda v: type(v) in (int, float) and v >= 0,
     ("train", "warmup_epochs"): lambda v: type(v) in (int, float) and 0 <= v < 2,
-    ("seeds",): lambda v: type(v) is list and bool(v) and all(type(s) is int and s >= 0 for s in v),
+    ("seeds",): lambda v: (
+        type(v) is list and bool(v) and all(type(s) is int and s >= 0 for s in v)
+        and len(set(v)) == len(v)  # a repeated seed is refused
+    ),  # fmt: skip
     ("name",): lambda v: type(v) is str,
     ("description",): lambda v: type(v) is str,
     ("experiment", 0, "name"): lambda v: type(v) is str and bool(v),
     ("experiment", 0, "models", 0, "depths"): lambda v: (
-        type(v) is list and all(type(d) is int and d >= 1 for d in v)
+        type(v) is list and all(type(d) is int and d >= 1 for d in v) and len(set(v)) == len(v)
     ),
     ("experiment", 0, "models", 0, "residual"): None,  # a non-empty list of booleans, below
     ("experiment", 0, "models", 0, "width"): lambda v: type(v) in (int, float) and v > 0,
@@ -123,6 +126,7 @@ KEYS = {
 def test_property_wrong_values_are_rejected_naming_the_key(key, value):
     if KEYS[key] is None:
         valid = type(value) is list and bool(value) and all(type(v) is bool for v in value)
+        valid = valid and len(set(value)) == len(value)
     else:
         valid = KEYS[key](value)
     # backends: ANY makes no list of backend names, so every value is invalid (lambda above)
