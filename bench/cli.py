@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import textwrap
@@ -64,6 +65,25 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a share in (0, 1]."""
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], got {text}")
     return value
 
 
@@ -387,18 +407,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("float32", "mixed_float16", "mixed_bfloat16"),
         help="override the precision axis (Keras dtype policies)",
     )
-    run.add_argument("--replicas", type=int, help="override the data-parallel replicas")
+    run.add_argument(
+        "--replicas", type=_positive_int, help="override the data-parallel replicas"
+    )
     run.add_argument(
         "--assume-peak-tflops",
-        type=float,
+        type=_positive_float,
         help="with --dry-run: estimate each cell's time and memory on a device of this peak",
     )
     run.add_argument(
-        "--assume-memory-gb", type=float, default=80.0, help="device memory for the estimate"
+        "--assume-memory-gb",
+        type=_positive_float,
+        default=80.0,
+        help="device memory for the estimate",
     )
     run.add_argument(
         "--assume-utilization",
-        type=float,
+        type=_fraction,
         default=0.15,
         help="share of the peak a cell achieves, for the estimate (default 0.15)",
     )

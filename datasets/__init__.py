@@ -121,7 +121,9 @@ def fingerprint(name: str, options: dict, given_dir: str | Path | None = None) -
     for dirpath, _, files in os.walk(os.fsencode(root)):
         for file in files:
             full = os.path.join(dirpath, file)
-            entries.append((os.path.relpath(full, os.fsencode(root)), os.path.getsize(full)))
+            # a broken link (the loaders skip and name it) counts by its name, size -1
+            size = os.path.getsize(full) if os.path.exists(full) else -1
+            entries.append((os.path.relpath(full, os.fsencode(root)), size))
     for rel, size in sorted(entries):
         digest.update(rel + b"\0" + str(size).encode() + b"\n")
     fingerprint = "files:" + digest.hexdigest()[:16]

@@ -52,6 +52,22 @@ class SkipLog:
         self.entries.append((name, reason))
         warnings.warn(f"skipped {name}: {reason}", stacklevel=2)
 
+    def files(self, paths, suffixes) -> list:
+        """The regular files among ``paths`` with one of ``suffixes`` (lower case), in order.
+
+        A link whose target is missing is skipped and named ("broken link"), not dropped
+        without a word; folders and other suffixes are not audio files and are passed over.
+        """
+        out = []
+        for path in paths:
+            if path.suffix.lower() not in suffixes:
+                continue
+            if path.is_symlink() and not path.exists():
+                self.skip(path, f"broken link: its target {os.readlink(path)} does not exist")
+            elif path.is_file():
+                out.append(path)
+        return out
+
     @property
     def count(self) -> int:
         return len(self.entries)

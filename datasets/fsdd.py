@@ -123,8 +123,7 @@ def scan(root: Path, skipped: SkipLog) -> list[Recording]:
     """All FSDD recordings under ``root`` in name order; misnamed audio files and second copies of
     a recording (same name in another folder) go to ``skipped``."""
     audio_files = sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()),
-        key=lambda p: (p.name, str(p)),
+        skipped.files(root.rglob("*"), AUDIO_SUFFIXES), key=lambda p: (p.name, str(p))
     )
     found: dict[str, Recording] = {}
     for path in audio_files:

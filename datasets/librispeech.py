@@ -183,7 +183,7 @@ def scan_subset(folder: Path, skipped: SkipLog) -> list[Utterance]:
             else:
                 transcripts[uid] = (text, trans)
     flacs: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*.flac")):
+    for path in skipped.files(sorted(folder.rglob("*.flac")), (".flac",)):
         if not _UTT_RE.match(path.stem):
             skipped.skip(path, "bad name: expected SPEAKER-CHAPTER-NNNN.flac")
         elif path.stem in flacs:

@@ -133,7 +133,10 @@ def _modified(folder: str | None) -> str | None:
     digest = hashlib.sha256()
     for dirpath, _, files in sorted(os.walk(os.fsencode(folder))):
         for file in sorted(files):
-            digest.update(file + str(os.stat(os.path.join(dirpath, file)).st_mtime_ns).encode())
+            path = os.path.join(dirpath, file)
+            # a broken link (the loaders skip and name it) counts by the link's own time
+            stat = os.stat(path) if os.path.exists(path) else os.lstat(path)
+            digest.update(file + str(stat.st_mtime_ns).encode())
     return digest.hexdigest()[:16]
 
 

@@ -160,9 +160,7 @@ def _read_list(path: Path, root: Path) -> set[str]:
 def _scan_word(root: Path, word: str, skipped: SkipLog) -> list[Utterance]:
     """The recordings of one word folder, in name order; misnamed audio files are skipped."""
     out = []
-    for path in sorted((root / word).iterdir()):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-            continue
+    for path in skipped.files(sorted((root / word).iterdir()), AUDIO_SUFFIXES):
         speaker, sep, rest = path.stem.partition(SEPARATOR)
         if not (sep and speaker and rest.isdigit()):
             skipped.skip(path, BAD_NAME)
@@ -275,9 +273,7 @@ def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
                 f"missing {noise_dir}, needed for the _silence_ class; {_layout_hint(root)} "
                 "(or set silence_fraction=0)"
             )
-        for path in sorted(noise_dir.iterdir()):
-            if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-                continue
+        for path in skipped.files(sorted(noise_dir.iterdir()), AUDIO_SUFFIXES):
             try:
                 noises.append((path.stem, path, len(read_audio(path))))
             except AudioError as err:

@@ -278,3 +278,37 @@ def test_absurd_sample_rates_are_refused_by_name(tmp_path, rate):
     with pytest.raises(AudioError, match="sample rate") as err:
         read_audio(path)
     assert str(path) in str(err.value)
+
+
+def test_links_are_followed_and_a_broken_one_is_named_and_counted(tmp_path):
+    """A link to a recording is read like the file; a link whose target is gone is skipped
+    with its name and reason ("broken link"), in every loader that scans folders, and through
+    prepare (whose fingerprint stats each file)."""
+    import os
+
+    from test_fsdd import make_tree
+    from test_librispeech import CONFIG, SUBSETS, make_subset
+    from test_speech_commands import make_tree as make_commands
+
+    import datasets
+    from datasets import speech_commands as sc
+
+    folder = make_tree(tmp_path / "fsdd" / "recordings", speakers=("alice", "bob"), takes=range(7))
+    os.symlink(tmp_path / "gone.wav", folder / "5_alice_9.wav")
+    os.symlink(folder / "5_alice_1.wav", folder / "5_alice_8.wav")
+    with pytest.warns(UserWarning, match=r"5_alice_9\.wav: broken link: its target .*gone\.wav"):
+        data = datasets.load("fsdd", {}, tmp_path / "fsdd")
+    assert data.skipped.by_reason() == {"broken link": 1}
+    assert sum(len(getattr(data, s)) for s in ("train", "val", "test")) == 2 * 10 * 7 + 1
+
+    commands = make_commands(tmp_path / "speech_commands_v0_02", words=sc.WORDS_35)
+    os.symlink(tmp_path / "gone.wav", commands / "yes" / "zzzzzzzz_nohash_0.wav")
+    with pytest.warns(UserWarning, match="zzzzzzzz_nohash_0.wav: broken link"):
+        assert sc.load(sc.Config(), commands).skipped.by_reason() == {"broken link": 1}
+
+    for name in SUBSETS.values():
+        make_subset(tmp_path / "ls", name)
+    chapter = next((tmp_path / "ls" / SUBSETS["train"]).rglob("*.trans.txt")).parent
+    os.symlink(tmp_path / "gone.flac", chapter / f"{chapter.parent.name}-{chapter.name}-0099.flac")
+    with pytest.warns(UserWarning, match="0099.flac: broken link"):
+        assert ls.load(CONFIG, tmp_path / "ls").skipped.by_reason() == {"broken link": 1}

@@ -13,12 +13,18 @@ import models
 ROOT = Path(__file__).resolve().parents[1]
 
 CASES = [
+    # speech recognition with SpecAugment (the quick suite's ASR cells)
     ("tc-resnet8-ctc", {"head": "ctc", "num_classes": 29, "spec_augment": (2, 8, 1, 4)}),
+    # keyword spotting: peak-normalized features, SpecAugment, and looped deep blocks (Repeat)
     ("tc-resnet8-peak", {"num_classes": 10}),
+    ("tc-resnet8", {"num_classes": 35, "spec_augment": (2, 10, 2, 5)}),
+    ("tc-resnet8", {"num_classes": 35, "depth": 16}),
 ]
 
 
-@pytest.mark.parametrize(("preset", "options"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("preset", "options"), CASES, ids=["asr-specaugment", "kws-peak", "kws-specaugment", "kws-d16"]
+)
 def test_a_saved_model_with_the_projects_layers_loads_in_a_fresh_process(
     preset, options, tmp_path
 ):

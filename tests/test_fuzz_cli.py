@@ -187,3 +187,21 @@ def test_a_repeated_sweep_value_is_refused_by_name(where, value, tmp_path):
     suite.write_text(_suite_text(_with(*where, value)))
     code, err = _main(["run", "--suite", str(suite), "--dry-run"])
     assert code == 2 and f"{where[1]} repeats" in err and str(suite) in err, err
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--replicas", "0", "must be an integer >= 1"),
+        ("--assume-peak-tflops", "-1", "must be a finite number > 0"),
+        ("--assume-peak-tflops", "nan", "must be a finite number > 0"),
+        ("--assume-memory-gb", "0", "must be a finite number > 0"),
+        ("--assume-utilization", "5", "must be a share in (0, 1]"),
+        ("--assume-utilization", "abc", "must be a number > 0"),
+    ],
+)
+def test_numeric_options_are_range_checked(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "--suite", "smoke", "--dry-run", option, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {option}: {message}, got {value}" in err, err
