@@ -145,8 +145,19 @@ json_values = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.dictionaries(
-            st.sampled_from(["format", "cells", "comparisons", "tolerances", "cell", "status",
-                             "metrics", "schema_version", "id"]),  # fmt: skip
+            st.sampled_from(
+                [
+                    "format",
+                    "cells",
+                    "comparisons",
+                    "tolerances",
+                    "cell",
+                    "status",
+                    "metrics",
+                    "schema_version",
+                    "id",
+                ]
+            ),  # fmt: skip
             inner,
             max_size=4,
         ),

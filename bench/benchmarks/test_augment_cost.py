@@ -1,6 +1,6 @@
 """Cost per batch of the training pipeline with and without augmentation (pytest-benchmark).
 
-    python -m pytest bench/benchmarks/test_augment_cost.py
+    python -m pytest bench/benchmarks/test_augment_cost.py --benchmark-enable
 
 One epoch of 32-clip batches of one-second clips through ``datasets.pipeline.batches``: plain,
 each waveform transform alone and the ``fsdd-speakers`` recipe (speed, shift, noise), so a

@@ -1,9 +1,10 @@
 """Micro-benchmarks (pytest-benchmark): a forward pass and one training step per family x depth.
 
-Not part of the unit tests (``testpaths`` is ``tests``); run them with
+The test command runs them once untimed, for their checks (``--benchmark-disable`` is the default,
+``bench/benchmarks/conftest.py``); time them with
 
-    python -m pytest bench/benchmarks --benchmark-autosave      # saved under .benchmarks/
-    python -m pytest bench/benchmarks --benchmark-compare       # against the last saved run
+    python -m pytest bench/benchmarks --benchmark-enable --benchmark-autosave   # .benchmarks/
+    python -m pytest bench/benchmarks --benchmark-enable --benchmark-compare    # vs the last run
 
 (``tox -e microbench``). Results are grouped per family and pass (``benchmark.group``), so a
 comparison reads as "res2d forward: depth 3 vs 6, residual vs plain". Each benchmark records the
