@@ -259,5 +259,23 @@ def data_root(data_dir: str | os.PathLike | None, dataset: str) -> Path:
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
-        raise DataError(f"data folder {root} for dataset {dataset!r} {what}; {how}")
+        origin, fix = _origin(dataset, data_dir)
+        raise DataError(
+            f"data folder {root} (from {origin}) for dataset {dataset!r} {what}; {fix or how}"
+        )
     return root
+
+
+def _origin(dataset: str, data_dir) -> tuple[str, str | None]:
+    """Where a data folder came from (``datasets.data_dir``'s order), and how to fix a stale
+    variable: a per-corpus variable wins over --data-dir, which surprises."""
+    generic = "RESDEPTH_DATA_DIR"  # datasets.DATA_DIR_ENV
+    specific = f"{generic}_{dataset.upper().replace('-', '_')}"
+    if os.environ.get(specific) == str(data_dir):
+        return (
+            f"${specific}, which wins over --data-dir and ${generic}",
+            f"set ${specific} to the corpus folder or unset it",
+        )
+    if os.environ.get(generic) == str(data_dir):
+        return f"--data-dir or ${generic}", None
+    return "--data-dir", None

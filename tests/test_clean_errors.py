@@ -68,7 +68,7 @@ def paths(tmp_path):
         (["eval", "{t}/none.keras", "--dataset", "fsdd"], "model not found: {t}/none.keras"),
         (
             ["run", "--suite", "fsdd", "--out", "{t}/r", "--data-dir", "{t}/nodata"],
-            "data folder {t}/nodata for dataset 'fsdd' does not exist",
+            "data folder {t}/nodata (from --data-dir) for dataset 'fsdd' does not exist",
         ),
         (["report", "{t}/nothing"], "{t}/nothing is not a run directory"),
     ],
@@ -221,3 +221,14 @@ def test_a_user_error_from_any_layer_exits_2(monkeypatch, capsys):
     assert (
         code == 2 and err == "error: suite.toml [train]: epochs must be >= 1. Received: epochs=0\n"
     )
+
+
+def test_a_stale_data_folder_variable_is_named_as_the_source(paths, capsys, monkeypatch):
+    """$RESDEPTH_DATA_DIR_FSDD wins over --data-dir: when it names a folder that is gone, the
+    error says so, instead of asking for the --data-dir that was given."""
+    monkeypatch.setenv("RESDEPTH_DATA_DIR_FSDD", str(paths / "moved"))
+    argv = ["run", "--suite", "fsdd", "--out", f"{paths}/r", "--data-dir", str(paths)]
+    code, _, err = _cli(capsys, *argv)
+    assert code == 2 and "Traceback" not in err
+    assert f"data folder {paths}/moved (from $RESDEPTH_DATA_DIR_FSDD, which wins over" in err
+    assert "set $RESDEPTH_DATA_DIR_FSDD to the corpus folder or unset it" in err

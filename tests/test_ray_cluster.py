@@ -125,3 +125,55 @@ def test_every_cell_runs_in_a_fresh_worker(two_gpu_nodes, tmp_path, monkeypatch)
     seen = [json.loads(p.read_text()) for p in placement.glob("*.json")]
     assert len(seen) == 6 and all(not t["gpu_ids"] for t in seen)
     assert len({(t["node"], t["pid"]) for t in seen}) == 6
+
+
+class _CtrlC:
+    """A progress display whose user presses Ctrl-C once the cells have started."""
+
+    def __init__(self, placement: Path, started: int):
+        self.placement, self.started = placement, started
+
+    def set_running(self, n):
+        if len(list(self.placement.glob("*.json"))) >= self.started:
+            raise KeyboardInterrupt
+
+    def finished(self, result):
+        raise AssertionError(f"no cell should finish: {result.id}")
+
+    def skipped(self, result):
+        pass
+
+
+@pytest.mark.slow
+def test_ctrl_c_kills_the_running_cells_and_starts_no_more(two_gpu_nodes, tmp_path, monkeypatch):
+    """Ctrl-C while four long cells run on four CPU slots and two wait: the four workers are
+    killed (ray.cancel with force), the two waiting never start, nothing is written as done,
+    and the interrupt reaches the caller (the CLI turns it into exit 130)."""
+    import time
+
+    monkeypatch.setenv("RESDEPTH_PREPARED", str(tmp_path / "prepared"))
+    placement = tmp_path / "placement"
+    placement.mkdir()
+    s = suite.parse({**FOUR_GPU_CELLS, "device": "cpu", "seeds": [0, 1, 2]}, "placement")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_suite(
+            s, tmp_path / "run", cache_dir=tmp_path / "cache", verbose=0,
+            executor=_Probe(placement, hold=120), progress=_CtrlC(placement, 4),
+        )  # fmt: skip
+    pids = [json.loads(p.read_text())["pid"] for p in placement.glob("*.json")]
+    assert len(pids) == 4
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.5)
+    assert not any(_alive(p) for p in pids), "a cancelled cell's worker still runs"
+    time.sleep(3)
+    assert len(list(placement.glob("*.json"))) == 4  # the waiting cells never started
+    assert not list((tmp_path / "run" / "cells").glob("*.json"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is dead
