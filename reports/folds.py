@@ -51,10 +51,10 @@ def fold_table(frame: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
     keys = ["recipe", "preset", "depth", "kind"]
     if frame.empty:
         return pd.DataFrame(columns=[*keys, "folds", "mean", "sd"])
-    per_fold = frame.groupby([*keys, "speaker"], sort=False)[metric].mean().reset_index()
+    per_fold = _per_fold(frame, metric)
     wide = per_fold.pivot_table(index=keys, columns="speaker", values=metric, sort=False)
-    stats = per_fold.groupby(keys, sort=False)[metric].agg(folds="count", mean="mean", sd="std")
-    out = wide.join(stats).reset_index()
+    spread = per_fold.groupby(keys, sort=False)[metric].agg(folds="count", mean="mean", sd="std")
+    out = wide.join(spread).reset_index()
     out.columns.name = None
     return out
 
