@@ -13,7 +13,8 @@ process that measured it, plus the tolerance of each metric. ``compare`` judges 
   by at most a factor. When both the baseline cell and the run cell carry
   ``speed.peak_gflops`` (a matmul calibration timed in the same process), the run's value is first
   rescaled to the baseline machine's peak, so a busier or slower machine is not a regression; else
-  the raw values are compared and the table says so.
+  the raw values are compared and the table says so. Peaks more than ``MACHINE_BAND`` apart
+  mark another kind of machine, where the rescaling does not hold: speed rows become hints.
 
 A cell of the baseline that is missing from the run, or did not finish ``ok``, fails the check;
 a cell only in the run is listed as ``new`` and does not.
@@ -101,13 +102,21 @@ TOLERANCES: dict[str, Tolerance | None] = {
     "latency_p90_ms": None,
 }
 # Speed on a shared, noisy 2-core machine: one cell up to 2.5x slower passes. Over the whole
-# suite (geometric mean of the cells' ratios, where the noise of single cells averages out) 1.5x,
+# suite (geometric mean of the cells' ratios, where the noise of single cells averages out) 2x,
 # for throughput only (SUITE_SPEED_UNITS): batch-1 latency and compile time are sub-millisecond
 # to seconds of dispatch and tracing, which the matmul calibration does not track. Two smoke
-# runs one after the other on a quiet machine of this kind moved their geometric-mean latency by
-# +57% (p50) and +69% (p90) after normalization, throughput by -16% to -21%.
+# runs of the same code on two 2-core machines of this kind (calibration peaks 129 and 159
+# GFLOP/s, 1.2x apart) gave normalized geometric-mean training throughputs 1.44x apart, and one
+# cell's 1.62x: a 1.5x suite tolerance failed such a pair at random.
 SPEED_TOLERANCE = Tolerance("factor", 2.5)
-SUITE_SPEED_TOLERANCE = Tolerance("factor", 1.5)
+SUITE_SPEED_TOLERANCE = Tolerance("factor", 2.0)
+# The calibration peak rescales speed within one kind of machine (a busier or throttled one);
+# between kinds it does not: against a baseline measured at 318 GFLOP/s, runs at 129-159 GFLOP/s
+# normalized training to +53-69% and inference to -13-37% per cell, since a small model's
+# inference is bound by dispatch, not by matmul. Peaks further apart than this factor mark
+# another machine, whose speed rows are shown as hints and never fail (regenerate the baseline
+# on the machine that gates, see README).
+MACHINE_BAND = 1.5
 SUITE_ROW = "(suite)"  # the cell column of the suite-wide speed rows
 
 
@@ -511,8 +520,12 @@ def _metric_rows(
         if measured is not None and tol.kind == "absolute":
             note = f"±{tol.value:.3g} (95% CI, {measured.method})"
         if is_speed(b.unit):
-            now, note = _normalized(now, b.unit, base.peak_gflops, _peak(result), tol)
+            now, note, same_machine = _normalized(
+                now, b.unit, base.peak_gflops, _peak(result), tol
+            )
         verdict = judge(float(b.value), now, b.higher_is_better, tol)
+        if is_speed(b.unit) and not same_machine:
+            verdict = "hint"
         rows.append(Row(cell_id, name, float(b.value), now, b.unit, verdict, note))
     return rows
 
@@ -601,11 +614,12 @@ def suite_speed(rows: list[Row], baseline: Baseline) -> list[Row]:
     tol = baseline.suite_speed_tolerance
     out = []
     for name in dict.fromkeys(r.metric for r in rows if r.unit in SUITE_SPEED_UNITS):
-        pairs = [
-            (r.baseline, r.now)
+        used = [
+            r
             for r in rows
             if r.metric == name and r.baseline and r.now and r.baseline > 0 and r.now > 0
         ]
+        pairs = [(r.baseline, r.now) for r in used]
         if len(pairs) < 2:
             continue
         unit = next(r.unit for r in rows if r.metric == name)
@@ -616,17 +630,27 @@ def suite_speed(rows: list[Row], baseline: Baseline) -> list[Row]:
         now = math.exp(sum(math.log(n) for _, n in pairs) / len(pairs))
         verdict = judge(base, now, higher, tol)
         note = f"{tol.describe()}, geometric mean over {len(pairs)} cells"
+        if any(r.verdict == "hint" for r in used):
+            verdict, note = "hint", f"{note}, {MACHINE_NOTE}"
         out.append(Row(SUITE_ROW, name, base, now, unit, verdict, note))
     return out
 
 
-def _normalized(now: float, unit: str, base_peak, now_peak, tol: Tolerance) -> tuple[float, str]:
-    """Rescale a speed value to the baseline machine's calibration peak, when both have one."""
+def _normalized(now: float, unit: str, base_peak, now_peak, tol: Tolerance):
+    """Rescale a speed value to the baseline machine's calibration peak, when both have one:
+    ``(value, note, same_machine)``, ``same_machine`` False when the peaks are further apart
+    than ``MACHINE_BAND`` (the row is then a hint)."""
     if base_peak and now_peak:
         scale = base_peak / now_peak
         value = now * scale if unit == "samples/s" else now / scale
-        return value, f"{tol.describe()}, normalized by peak {now_peak:.3g}→{base_peak:.3g} GFLOP/s"
-    return now, f"{tol.describe()}, raw (no calibration peak in both runs)"
+        note = f"{tol.describe()}, normalized by peak {now_peak:.3g}→{base_peak:.3g} GFLOP/s"
+        if max(scale, 1 / scale) > MACHINE_BAND:
+            return value, f"{note}, {MACHINE_NOTE}", False
+        return value, note, True
+    return now, f"{tol.describe()}, raw (no calibration peak in both runs)", True
+
+
+MACHINE_NOTE = f"peaks over {MACHINE_BAND:g}x apart: another machine, not judged"
 
 
 def check_run(run_dir: Path, baseline_path: Path) -> list[Row]:
@@ -709,6 +733,10 @@ def verdict_line(rows: list[Row]) -> str:
         if reversed_:
             where += f" and {reversed_} residual − plain comparison(s)"
         return f"FAIL: {len(failed)} regression(s) or missing result(s) in {where}"
-    hints = sum(r.verdict == "hint" for r in rows)
-    hinted = f" ({hints} comparison(s) below {MIN_SEEDS} seeds shown as hints)" if hints else ""
+    signs = sum(r.verdict == "hint" and r.cell in compared for r in rows)
+    speeds = sum(r.verdict == "hint" and r.cell not in compared for r in rows)
+    hinted = [f"{signs} comparison(s) below {MIN_SEEDS} seeds"] if signs else []
+    if speeds:
+        hinted.append(f"{speeds} speed row(s) from another machine")
+    hinted = f" ({' and '.join(hinted)} shown as hints)" if hinted else ""
     return f"PASS: {len(rows)} checks over {cells} cells within tolerance{hinted}"

@@ -127,13 +127,17 @@ def test_a_slowdown_fails_and_noise_passes(baseline):
 
 
 def test_a_slowdown_of_every_cell_fails_over_the_suite(baseline):
-    # each cell within its own tolerance, but the whole model 1.8x slower
-    run = [with_metrics(r, train_samples_per_s=500.0 / 1.8) for r in BASE]
+    # each cell within its own tolerance, but the whole model 2.2x slower
+    run = [with_metrics(r, train_samples_per_s=500.0 / 2.2) for r in BASE]
     rows = check.compare(baseline, run)
     assert verdicts(rows)[("a-d1-res", "train_samples_per_s")] == "ok"
     suite_row = next(r for r in rows if r.cell == "(suite)" and r.metric == "train_samples_per_s")
     assert suite_row.verdict == "REGRESSED" and "geometric mean over 2 cells" in suite_row.note
-    assert suite_row.now == pytest.approx(500.0 / 1.8)
+    assert suite_row.now == pytest.approx(500.0 / 2.2)
+    # 1.6x, a margin over the 1.44x two runs of the same code measured on two machines of one
+    # kind: passes
+    run = [with_metrics(r, train_samples_per_s=500.0 / 1.6) for r in BASE]
+    assert not any(r.failed for r in check.compare(baseline, run))
     # noise on one cell only: the suite's geometric mean stays within tolerance
     rows = check.compare(baseline, changed(BASE, 0, train_samples_per_s=500.0 / 2))
     assert not any(r.failed for r in rows)
@@ -141,19 +145,39 @@ def test_a_slowdown_of_every_cell_fails_over_the_suite(baseline):
 
 def test_speed_is_normalized_by_the_calibration_peak(tmp_path):
     base = check.make_baseline(write_run(tmp_path / "b", [cell("x", speed_=600.0, peak=20.0)]))
-    # the whole machine is 3x slower (calibration too): not a regression
-    slow_machine = [cell("x", speed_=200.0, peak=20.0 / 3)]
-    rows = check.compare(base, slow_machine)
+    # the machine is 1.4x slower (calibration too): normalized, not a regression
+    busy = [cell("x", speed_=600.0 / 1.4, peak=20.0 / 1.4)]
+    rows = check.compare(base, busy)
     assert not any(r.failed for r in rows)
     row = next(r for r in rows if r.metric == "train_samples_per_s")
     assert row.now == pytest.approx(600.0) and "normalized" in row.note
+    assert row.verdict == "ok"
     # same machine speed, the model 3x slower: a regression
     slow_model = [cell("x", speed_=200.0, peak=20.0)]
     assert verdicts(check.compare(base, slow_model))[("x", "train_samples_per_s")] == "REGRESSED"
+    # ... and on a busier machine of the same kind too
+    slow_model = [cell("x", speed_=200.0 / 1.4, peak=20.0 / 1.4)]
+    assert verdicts(check.compare(base, slow_model))[("x", "train_samples_per_s")] == "REGRESSED"
     # latency (lower is better) is scaled the other way
-    lat = [with_metrics(cell("x", speed_=600.0, peak=10.0), latency_p50_ms=8.0)]
+    lat = [with_metrics(cell("x", speed_=600.0, peak=16.0), latency_p50_ms=5.0)]
     rows = check.compare(base, lat)
     assert next(r for r in rows if r.metric == "latency_p50_ms").now == pytest.approx(4.0)
+
+
+def test_speed_from_another_kind_of_machine_is_a_hint_that_never_fails(tmp_path):
+    cells = [cell("x", speed_=600.0, peak=20.0), cell("y", speed_=600.0, peak=20.0)]
+    base = check.make_baseline(write_run(tmp_path / "b", cells))
+    # calibration 2.5x lower, the model 4x slower: rescaling across kinds is not trusted
+    run = [cell(c, speed_=150.0, peak=8.0) for c in ("x", "y")]
+    rows = check.compare(base, run)
+    assert not any(r.failed for r in rows)
+    speed = [r for r in rows if r.metric == "train_samples_per_s"]
+    assert {r.verdict for r in speed} == {"hint"} and len(speed) == 3  # two cells and the suite
+    assert all("another machine" in r.note for r in speed)
+    assert "speed row(s) from another machine shown as hints" in check.verdict_line(rows)
+    # quality is still judged on any machine
+    worse = [with_metrics(r, accuracy=0.1) for r in run]
+    assert verdicts(check.compare(base, worse))[("x", "accuracy")] == "REGRESSED"
 
 
 def test_a_missing_cell_or_metric_fails_and_a_new_cell_does_not(baseline):
