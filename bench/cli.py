@@ -60,6 +60,34 @@ def _augment_line(augment) -> str:
     return ",".join(changed).replace(" ", "") or "none"
 
 
+def _jobs(args, s, cells, run_dir: Path) -> int:
+    """Cells at once: ``--jobs``, else the suite's ``jobs``, else ``$RESDEPTH_JOBS``, else what
+    the machine allows for the unfinished cells (``bench.parallel.default_jobs``); 1 for Ray."""
+    from bench import parallel
+    from results import store
+
+    if args.jobs is not None:
+        return args.jobs  # the ray executor refuses any but 1
+    if args.executor != "local":
+        return 1
+    if s.jobs is not None:
+        return s.jobs
+    if _env_count("RESDEPTH_JOBS"):
+        return _env_count("RESDEPTH_JOBS")
+    todo = sum(not store.is_done(run_dir, c.id) for c in cells) if run_dir.exists() else len(cells)
+    return parallel.default_jobs(todo, args.threads)
+
+
+def _env_count(name: str) -> int | None:
+    """A whole number >= 1 from environment variable ``name``, None when unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"${name} must be a whole number >= 1. Received: {name}={text!r}")
+    return int(text)
+
+
 def _positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (argparse turns the ValueError into a usage error)."""
     value = int(text)
@@ -119,13 +147,15 @@ def _set_aside_corrupt(run_dir: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    from bench import axes, executors, progress, runner, suite
+    from bench import axes, devices, executors, progress, runner, suite
 
-    executor = executors.get(args.executor, address=args.address)  # bad choices fail early
+    executors.get(args.executor, address=args.address)  # bad choices fail early
     s = suite.load(args.suite)
     s = axes.override(s, device=args.device, precision=args.precision, replicas=args.replicas)
     cells = s.cells()
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
+    args.threads = args.threads or _env_count(devices.THREADS_ENV) or 1
+    os.environ[devices.THREADS_ENV] = str(args.threads)  # this process's cells and children
     if args.dry_run:
         print(f"suite {s.name}: {len(cells)} cells -> {run_dir}")
         for exp in s.experiments:
@@ -150,7 +180,11 @@ def cmd_run(args) -> int:
     if not created:
         _set_aside_corrupt(run_dir)
     axes.prepare(s)
-    print(f"suite {s.name}: {len(cells)} cells -> {run_dir}", flush=True)
+    jobs = _jobs(args, s, cells, run_dir)
+    executor = executors.get(args.executor, address=args.address, jobs=jobs)
+    os.environ["RESDEPTH_JOBS"] = str(jobs)  # recorded in every cell's environment
+    at_once = f", {jobs} at once, {args.threads} thread(s) each" if jobs > 1 else ""
+    print(f"suite {s.name}: {len(cells)} cells -> {run_dir}{at_once}", flush=True)
     bar = progress.Progress(len(cells))
     try:
         summary = runner.run_suite(
@@ -386,6 +420,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="local",
         help="local: this process, one cell after another (default); ray: every cell a Ray "
         "task with the suite's [resources] (pip install 'resdepth[ray]')",
+    )
+    run.add_argument(
+        "--jobs",
+        type=_positive_int,
+        help="--executor local: cells at once, each in its own process (default: the suite's "
+        "jobs, else $RESDEPTH_JOBS, else the cores over --threads, as memory allows; 1 where a "
+        "GPU is visible). A cell's numbers do not depend on it",
+    )
+    run.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="math threads per cell (TensorFlow's intra- and inter-op pools, OpenMP; default: "
+        "$RESDEPTH_THREADS, else 1, which is what a small net keeps busy). Recorded in every "
+        "cell: a different count moves the numbers in their last digits",
     )
     run.add_argument(
         "--address",

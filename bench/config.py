@@ -331,9 +331,16 @@ class Suite:
     seeds: tuple[int, ...]
     experiments: tuple[Experiment, ...]
     resources: Resources = Resources()
+    # Cells at once on one machine (``bench run --jobs``); None: as many as its cores allow.
+    # A suite that times speed sets 1, so no cell shares the machine while it is timed.
+    jobs: int | None = None
 
     def __post_init__(self) -> None:
         _check(bool(self.seeds), f"suite {self.name!r} lists no seeds")
+        _check(
+            self.jobs is None or self.jobs >= 1,
+            f"suite {self.name!r}: jobs must be >= 1. Received: jobs={self.jobs}",
+        )
         names = [e.name for e in self.experiments]
         _check(
             len(set(names)) == len(names),
@@ -377,6 +384,7 @@ class Suite:
         data = dataclasses.asdict(self)
         if self.resources == Resources():
             del data["resources"]
+        del data["jobs"]  # how a run runs, not what: a resume may use other jobs
         for exp in data["experiments"]:
             if exp["seeds"] is None:  # the suite's: left out, as for runs made before the key
                 del exp["seeds"]

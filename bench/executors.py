@@ -54,12 +54,23 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """This process, one cell after another (cells of other backends in a child per backend)."""
+    """This machine: ``jobs`` 1 is this process, one cell after another (cells of other
+    backends in a child per backend); more run that many cells at once in child processes
+    (``bench.parallel``)."""
 
     name = "local"
 
+    def __init__(self, jobs: int = 1):
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise UserError(f"jobs must be a whole number >= 1. Received: jobs={jobs!r}")
+        self.jobs = jobs
+
     def run_suite(self, suite: Suite, run_dir: Path, **kwargs) -> runner.RunSummary:
-        return runner.run_suite(suite, run_dir, **kwargs)
+        if self.jobs == 1:
+            return runner.run_suite(suite, run_dir, **kwargs)
+        from bench import parallel
+
+        return parallel.run_suite(suite, run_dir, self.jobs, **kwargs)
 
 
 _WORKER_DATA: dict = {}  # a Ray worker process keeps its last corpus for the next cell
@@ -153,6 +164,7 @@ class RayExecutor:
     """
 
     name = "ray"
+    jobs = 1  # how many run at once is the cluster's to say
     # What a task runs; a function importable on every node (tests swap in one that misbehaves).
     cell_function: Callable[..., dict[str, Any]] = staticmethod(train_cell)
 
@@ -290,12 +302,14 @@ def _slots(ray, suite: Suite, cells: list[Cell]) -> int:
 EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": RayExecutor}
 
 
-def get(name: str, *, address: str | None = None, **options) -> Executor:
-    """The executor called ``name`` (``local`` takes no address)."""
+def get(name: str, *, address: str | None = None, jobs: int = 1, **options) -> Executor:
+    """The executor called ``name`` (``local`` takes no address, ``ray`` no jobs)."""
     if name not in EXECUTORS:
         raise UserError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
     if name == "local":
         if address is not None:
             raise UserError("--address is for --executor ray only")
-        return LocalExecutor()
+        return LocalExecutor(jobs)
+    if jobs != 1:
+        raise UserError("--jobs is for --executor local; a Ray cluster runs what fits on it")
     return EXECUTORS[name](address, **options)

@@ -134,8 +134,11 @@ def check_provenance(run_dir: Path, now: dict, *, accept_changed: bool = False) 
 
 
 def _enable_determinism() -> None:
+    """Deterministic TensorFlow ops, and the thread count of ``$RESDEPTH_THREADS``, before the
+    first op of this process."""
     import tensorflow as tf
 
+    devices.apply_threads()
     tf.config.experimental.enable_op_determinism()
 
 
@@ -171,7 +174,11 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
         "cell": cell.info(),
         "model": ModelInfo(**models.describe(cell.preset, **cell.model_options)),
         "dataset": DatasetInfo(**record.dataset_info(data.summary())),
-        "environment": environment.describe(),
+        "environment": {
+            **environment.describe(),
+            "threads": devices.threads(),  # math threads in force, None: the framework's own
+            "jobs": int(os.environ.get("RESDEPTH_JOBS") or 1),  # cells sharing the machine
+        },
         "started": started,
     }
     log_dir = store.tensorboard_dir(run_dir, cell.id)
@@ -288,6 +295,8 @@ class WorkerRequest:
     data_dir: str | None = None
     cache_dir: str | None = None
     verbose: int = 2
+    claim: bool = False  # one of several children of a parallel run: run only cells it claims
+    unset_backend: str | None = None  # with claim: the backend of cells that name none
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -309,6 +318,8 @@ def run_suite(
     accept_changed_data: bool = False,
     executor=None,
     progress=None,
+    claim: bool = False,
+    unset_backend: str | None = None,
 ) -> RunSummary:
     """Run every unfinished cell of ``suite`` into ``run_dir``; returns the run's summary.
 
@@ -317,8 +328,11 @@ def run_suite(
     such a child does); it must be this process's backend. A resume whose data folder, corpus,
     code version or backend differ from the run's ``provenance.json`` is refused unless
     ``accept_changed_data``. ``executor`` (``bench.executors``): who runs the cells; None or
-    ``local`` is this process, one cell after another. ``progress``
-    (``bench.progress.Progress``) is told of every cell as it starts and finishes.
+    ``local`` is this process, one cell after another (``jobs`` > 1: ``bench.parallel``).
+    ``progress`` (``bench.progress.Progress``) is told of every cell as it starts and
+    finishes. ``claim``: run only the unfinished cells this process claims first
+    (``store.claim``), as each child of a parallel run does; ``unset_backend``: the backend
+    of the cells that name none (the parallel run's driver's), which such a child also runs.
     """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
@@ -327,7 +341,7 @@ def run_suite(
         check_provenance(
             run_dir, describe_inputs(suite, data_dir), accept_changed=accept_changed_data
         )
-    if executor is not None and executor.name != "local":
+    if executor is not None and (executor.name != "local" or getattr(executor, "jobs", 1) > 1):
         return executor.run_suite(
             suite, run_dir, data_dir=data_dir, cache_dir=cache_dir, verbose=verbose, log=log,
             progress=progress,
@@ -346,12 +360,14 @@ def run_suite(
     resumed = 0
     children: dict[str, list[Cell]] = {}
     for i, cell in enumerate(cells, 1):
-        if backend is not None and cell.backend != backend:
+        if backend is not None and (cell.backend or unset_backend) != backend:
             continue
         if cell.backend not in (None, here):
             children.setdefault(cell.backend, []).append(cell)
             continue
         if store.is_done(run_dir, cell.id):
+            if claim:
+                continue  # the parallel run's driver counts and shows it
             resumed += 1
             done = store.read_result(store.cell_path(run_dir, cell.id))
             statuses[done.status] += 1
@@ -359,6 +375,8 @@ def run_suite(
             if progress is not None:
                 progress.skipped(done)
             continue
+        if claim and not store.claim(run_dir, cell.id):
+            continue  # another child of this parallel run has it
         log(f"[{i}/{len(cells)}] {cell.id}: training")
         if progress is not None:
             progress.started()

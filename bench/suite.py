@@ -55,7 +55,13 @@ def _fields(cls: type) -> set[str]:
 
 
 # Types of the keys that are not dataclass fields as written (TOML lists and tables).
-SUITE_TYPES = {"name": str, "description": str, "seeds": tuple[int, ...], "train": dict}
+SUITE_TYPES = {
+    "name": str,
+    "description": str,
+    "seeds": tuple[int, ...],
+    "train": dict,
+    "jobs": int,
+}
 EXPERIMENT_TYPES = {
     "name": str,
     "task": str,
@@ -227,7 +233,7 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
     Every value is type-checked (``bench.validate``) before a dataclass is built.
     """
     validate.check_table(data, SUITE_TYPES, source)
-    allowed = {"name", "description", "seeds", "train", "experiment", "resources", *AXES}
+    allowed = {"name", "description", "seeds", "train", "experiment", "resources", "jobs", *AXES}
     _only_keys(data, allowed, source)
     validate.check_seeds(data.get("seeds", [0]), source)
     axes = {k: data[k] for k in AXES if k in data}
@@ -254,6 +260,7 @@ def parse(data: dict, source: str = "<suite>") -> Suite:
             for exp in _experiments(e, base_train, f"{source} experiment[{i}]", axes)
         ),
         resources=Resources(**resources),
+        jobs=data.get("jobs"),
     )
     _check_init_from(suite, source)
     return suite

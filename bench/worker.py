@@ -26,8 +26,15 @@ def main() -> int:
         cache_dir=Path(request.cache_dir) if request.cache_dir else None,
         verbose=request.verbose,
         backend=request.backend,
+        claim=request.claim,
+        unset_backend=request.unset_backend,
+        log=_silent if request.claim else print,  # a parallel run's driver logs its cells
     )
     return 0 if summary.ok else 1
+
+
+def _silent(message: str) -> None:
+    pass
 
 
 if __name__ == "__main__":

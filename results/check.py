@@ -413,6 +413,8 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
             continue
         skip = {name for c, name in covered if c == cell_id}
         rows += _metric_rows(cell_id, base, result, base_run.tolerances, skip)
+        if _share(baseline.get("environment")) != _share(result.environment):
+            rows = [_other_share(r, baseline, result) if r.cell == cell_id else r for r in rows]
     rows += means
     rows += suite_speed(rows, base_run)
     rows += comparison_rows(base_run, results)
@@ -636,6 +638,22 @@ def suite_speed(rows: list[Row], baseline: Baseline) -> list[Row]:
     return out
 
 
+def _share(environment) -> tuple:
+    """How much of its machine a cell had: math threads and cells at once (``bench run
+    --threads``, ``--jobs``; None and 1 in records made before either existed)."""
+    env = environment or {}
+    return env.get("threads"), env.get("jobs", 1)
+
+
+def _other_share(row: Row, baseline: dict, result: CellResult) -> Row:
+    """A speed row of a cell that ran with other threads or jobs than the baseline's: a hint."""
+    if not is_speed(row.unit) or row.verdict == "hint":
+        return row
+    (bt, bj), (nt, nj) = _share(baseline.get("environment")), _share(result.environment)
+    note = f"{row.note}, threads×jobs {bt}×{bj} in the baseline, {nt}×{nj} now: not judged"
+    return dataclasses.replace(row, verdict="hint", note=note)
+
+
 def _normalized(now: float, unit: str, base_peak, now_peak, tol: Tolerance):
     """Rescale a speed value to the baseline machine's calibration peak, when both have one:
     ``(value, note, same_machine)``, ``same_machine`` False when the peaks are further apart
@@ -737,6 +755,6 @@ def verdict_line(rows: list[Row]) -> str:
     speeds = sum(r.verdict == "hint" and r.cell not in compared for r in rows)
     hinted = [f"{signs} comparison(s) below {MIN_SEEDS} seeds"] if signs else []
     if speeds:
-        hinted.append(f"{speeds} speed row(s) from another machine")
+        hinted.append(f"{speeds} speed row(s) from another machine or share of it")
     hinted = f" ({' and '.join(hinted)} shown as hints)" if hinted else ""
     return f"PASS: {len(rows)} checks over {cells} cells within tolerance{hinted}"

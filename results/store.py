@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,23 @@ def read_result(path: Path) -> CellResult:
         return CellResult.from_dict(read_json(path), str(path))
     except SchemaError as err:
         raise ResultsError(str(err)) from err
+
+
+def claim(run_dir: Path, cell_id: str) -> bool:
+    """Take a cell for this process (``claims/<cell-id>``, created exclusively): True for the
+    one process of a parallel run that gets it, False for every other."""
+    folder = Path(run_dir) / "claims"
+    folder.mkdir(exist_ok=True)
+    try:
+        os.close(os.open(folder / cell_id, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def clear_claims(run_dir: Path) -> None:
+    """Forget every claim (before a parallel run starts, and after it ends)."""
+    shutil.rmtree(Path(run_dir) / "claims", ignore_errors=True)
 
 
 def is_done(run_dir: Path, cell_id: str) -> bool:

@@ -2,9 +2,14 @@
 
 import functools
 import http.server
+import os
 import threading
 
 import pytest
+
+# Tests run their cells in this process unless a test asks for --jobs: a test's monkeypatched
+# task or corpus would not reach a child. The default (the machine's cores) is tested by name.
+os.environ.setdefault("RESDEPTH_JOBS", "1")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -153,3 +153,27 @@ def test_sigkill_mid_cell_then_resume_equals_an_uninterrupted_run(tiny, killed):
         assert (out / "cells" / name).read_bytes() == before
     assert len(list((out / "cells").glob("*.json"))) == 2
     assert outcome(out) == outcome(uninterrupted)
+
+
+def test_two_cells_at_once_give_the_metrics_of_one_at_a_time(tiny, tmp_path):
+    """``--jobs 2``: both cells train at the same time in two child processes, each on the one
+    math thread a one-job run uses too, and every metric not read off a clock is identical."""
+    suite, cache, one_at_a_time = tiny
+    out = tmp_path / "parallel"
+    done = subprocess.run(
+        [*_command(suite, out, cache), "--jobs", "2"], cwd=ROOT, env=_env(),
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 at once, 1 thread(s) each" in done.stdout
+    a, b = outcome(one_at_a_time), outcome(out)
+    assert len(b) == 2 and all(c["status"] == "ok" for c in b.values())
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    def share(run):
+        return [(r.environment["threads"], r.environment["jobs"]) for r in store.read_results(run)]
+
+    assert share(out) == [(1, 2), (1, 2)] and share(one_at_a_time) == [(1, 1), (1, 1)]
+    # the two trainings overlapped in time (not one child doing both while the other idled)
+    first, second = store.read_results(out)
+    assert first.started < second.finished and second.started < first.finished
+    assert not (out / "claims").exists()  # claims are cleared when the run ends
