@@ -33,9 +33,10 @@ from bench.config import Cell, Suite
 from results import store
 
 DEFAULT_THREADS = 1  # per cell: the most a small net keeps busy (see the module docstring)
-# Host memory one job may take: a quick-suite cell's peak RSS is 1.1-1.5 GB (smoke and quick
-# runs on this 2-core machine), the runtime and corpus included; with room for the OS.
-JOB_MEMORY_BYTES = 2 * 1024**3
+# Host memory one job may take: the quick suite's cells peaked at 1.1-2.7 GB RSS (the keyword
+# cells to the speech-recognition ones, runtime and corpus included; a 2-job run on a 2-core
+# machine), so 3 GiB a job leaves room for the OS.
+JOB_MEMORY_BYTES = 3 * 1024**3
 POLL_SECONDS = 0.5
 
 

@@ -8,9 +8,11 @@ finding); this module only lays them out: a table per task and one sentence per 
 
 from __future__ import annotations
 
-from reports import tables
+import pandas as pd
+
+from reports import plots, tables
 from reports.page import Context, Section, Table, Text
-from results import stats
+from results import noise, stats
 from results.record import CellResult
 
 # The metrics the answer is given in, per task; a task not listed answers in its first metric.
@@ -130,35 +132,111 @@ def headlines(task: str, results: list[CellResult]) -> tuple[str, ...]:
     return tuple(n for n in names if n in recorded)
 
 
+MAX_PANELS = 6  # the first screen: more ladders than this are in the task sections
+
+
+def points(ctx: Context) -> pd.DataFrame:
+    """The picture's data: per task, every model ladder that compares residual with plain (an
+    experiment and preset), the first headline metric of each kind at each depth, with its 95%
+    interval: over seeds (t), or for one seed the test set's (``results.noise``)."""
+    rows = []
+    for task in ctx.tasks():
+        results = ctx.task_results(task)
+        names = headlines(task, results)
+        if not names:
+            continue
+        metric, label = names[0], tables.info_for(ctx.info, names[0]).label
+        ladders = {
+            (c.experiment, c.preset)
+            for c in stats.contrasts(results, metric)
+            if c.kind == stats.SKIPS
+        }
+        for key, cells in stats.by_point(results).items():
+            d = dict(key)
+            if (d["experiment"], d["preset"]) not in ladders or d["depth"] is None:
+                continue
+            est = stats.point_mean(cells, metric)
+            if est is None:
+                continue
+            low, high = est.low, est.high
+            if not est.over_seeds:
+                (only,) = cells.values()
+                found = noise.intervals(only, [metric]).get(metric)
+                if found is not None:
+                    low, high = est.value - found.halfwidth, est.value + found.halfwidth
+            name = TASK_NAMES.get(task, f"Task {task}")
+            rows.append(
+                {
+                    "panel": f"{name}: {d['preset']} ({d['experiment']})",
+                    "label": label,
+                    "kind": next(iter(cells.values())).cell.kind,
+                    "depth": d["depth"],
+                    "value": est.value,
+                    "low": low,
+                    "high": high,
+                    "over_seeds": est.over_seeds,
+                }
+            )
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    keep = list(dict.fromkeys(df["panel"]))[:MAX_PANELS]
+    return df[df["panel"].isin(keep)]
+
+
 def section(ctx: Context) -> Section | None:
     """The answer: per task, residual − plain of the headline metrics at every depth."""
     out = Section("answer", "The answer: what the skip connections buy at each depth")
-    seeds = ctx.df.loc[ctx.df["status"] == "ok", "seed"].nunique()
-    if seeds <= 1:
-        out.blocks.append(
-            Text(
-                "This run has one seed per model point, so the spread over retraining is not "
-                "measured: each interval below is the test set's (a per-example paired "
-                "bootstrap, or a normal approximation), and every statement is a hint, not a "
-                "finding. Run three or more seeds for a finding."
-            )
-        )
-    any_table = False
+    found_by_task = {}
     for task in ctx.tasks():
         results = ctx.task_results(task)
         for metric in headlines(task, results):
             found = [c for c in stats.contrasts(results, metric) if c.kind == stats.SKIPS]
-            if not found:
-                continue
-            any_table = True
-            name = TASK_NAMES.get(task, f"Task {task}")
-            caption = (
-                f"{name}: residual − plain {tables.info_for(ctx.info, metric).label} at each "
-                "depth, paired by seed (a = residual, b = plain)"
+            if found:
+                found_by_task.setdefault(task, []).append((metric, found))
+    any_table = bool(found_by_task)
+    if any_table:
+        out.figure(
+            plots.answer(points(ctx)),
+            "The answer in one picture: each task's headline metric against depth, residual, "
+            "plain and ReZero, the mean and its 95% interval over seeds (filled markers; a "
+            "hollow marker is one seed, whose bar is the test set's interval only, a hint). "
+            "Look for the depth where plain falls away from residual.",
+            alt="headline metric against depth per kind, with 95% intervals",
+        )
+        seeds = ctx.df.loc[ctx.df["status"] == "ok", "seed"].nunique()
+        if seeds <= 1:
+            out.blocks.append(
+                Text(
+                    "This run has one seed per model point, so the spread over retraining is not "
+                    "measured: each interval below is the test set's (a per-example paired "
+                    "bootstrap, or a normal approximation), and every statement is a hint, not a "
+                    "finding. Run three or more seeds for a finding."
+                )
             )
-            out.blocks.append(contrast_table(found, ctx.info, caption))
-            if metric == headlines(task, results)[0]:
-                out.blocks.extend(Text(sentence(c, ctx.info)) for c in found)
+        names = "; ".join(
+            f"{TASK_NAMES.get(task, task)}: {tables.info_for(ctx.info, pairs[0][0]).label}"
+            for task, pairs in found_by_task.items()
+        )
+        first = [c for pairs in found_by_task.values() for c in pairs[0][1]]
+        out.blocks.append(
+            contrast_table(
+                first,
+                ctx.info,
+                "Residual − plain at each depth, paired by seed (a = residual, b = plain), in "
+                f"each task's headline metric ({names})",
+            )
+        )
+        out.blocks.extend(Text(sentence(c, ctx.info)) for c in first)
+        for task, pairs in found_by_task.items():
+            for metric, found in pairs[1:]:
+                label = tables.info_for(ctx.info, metric).label
+                caption = (
+                    f"{TASK_NAMES.get(task, f'Task {task}')}: residual − plain {label} at each "
+                    "depth, paired by seed (a = residual, b = plain)"
+                )
+                summary = f"{TASK_NAMES.get(task, task)}: residual − plain in {label}"
+                out.blocks.append(contrast_table(found, ctx.info, caption, summary=summary))
     if not any_table:
         out.blocks.append(
             Text("No residual cell has a plain counterpart that finished ok: nothing to compare.")

@@ -287,3 +287,44 @@ def pr_curves(curves: dict[str, dict], title: str = "") -> bytes | None:
     ax.legend(loc="lower left", fontsize=7, frameon=False)
     fig.tight_layout()
     return to_png(fig)
+
+
+@_styled
+def answer(points: pd.DataFrame) -> bytes | None:
+    """The answer in one picture: one panel per model ladder (``panel``), its headline metric
+    against depth for each kind (residual, plain, ReZero, ...), the mean and its 95% interval
+    over seeds; a hollow marker is one seed, whose bar is the test set's interval only.
+
+    ``points`` has the columns ``panel``, ``label`` (the metric's axis label), ``kind``,
+    ``depth``, ``value``, ``low``, ``high`` (None: no interval) and ``over_seeds``. None when
+    it is empty.
+    """
+    if points.empty:
+        return None
+    panels = list(dict.fromkeys(points["panel"]))
+    fig, axes = _panels(len(panels), 4.6, 3.3)
+    for ax, panel in zip(axes, panels, strict=True):
+        part = points[points["panel"] == panel]
+        for kind in [k for k in KINDS if k in set(part["kind"])]:
+            line = part[part["kind"] == kind].sort_values("depth")
+            value = line["value"].to_numpy(float)
+            low = line["low"].fillna(line["value"]).to_numpy(float)
+            high = line["high"].fillna(line["value"]).to_numpy(float)
+            seeds = bool(line["over_seeds"].all())
+            ax.errorbar(
+                line["depth"], value, yerr=[value - low, high - value], color=PALETTE[kind],
+                marker=MARKERS.get(kind, "o"), ms=6, capsize=4, lw=1.6,
+                mfc=PALETTE[kind] if seeds else "white",
+                label=kind if seeds else f"{kind} (one seed: test-set interval)",
+            )  # fmt: skip
+        depths = sorted(part["depth"].unique())
+        if depths[-1] / max(depths[0], 1) >= 8:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(depths, [str(int(d)) for d in depths])
+        ax.minorticks_off()
+        ax.set_xlabel(X_LABELS["depth"])
+        ax.set_ylabel(part["label"].iloc[0])
+        ax.set_title(panel)
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return to_png(fig)

@@ -272,12 +272,23 @@ def version_warnings(baseline: dict, results: list[CellResult]) -> list[str]:
     now: dict = {}
     for r in results:
         now.update((r.environment or {}).get("packages") or {})
-    return [
+    lines = [
         f"warning: {name} {now[name]} in this run, {base[name]} in the baseline: numbers may "
         "move for that reason alone (refresh the lock and the baselines together, see README)"
         for name in VERSIONED
         if name in base and name in now and base[name] != now[name]
     ]
+    threads = {_share(r.environment)[0] for r in results}
+    base_threads = _share(baseline.get("environment"))[0]
+    if threads and threads != {base_threads}:
+        lines.append(
+            f"warning: math threads per cell {sorted(threads, key=str)} in this run, "
+            f"{base_threads} in the baseline: float sums differ in their last digits, and a "
+            "one-seed cell's training can then move beyond its test-set interval (a quick run "
+            "at 1 thread moved one speech cell's WER by +0.020 against ±0.016); compare runs "
+            "made with the same --threads"
+        )
+    return lines
 
 
 def load_baseline(path: Path) -> dict:

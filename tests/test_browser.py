@@ -200,6 +200,44 @@ def test_every_figure_has_a_caption_that_says_what_to_look_for(page):
     assert [c for _, c in captions if "Look for" not in c] == []
 
 
+def test_the_answer_picture_and_its_table_are_on_the_first_screen(page, report):
+    """The picture is whole inside the first 1280x900 viewport, and every number of the compact
+    table under it is recomputed here from the records: each side's mean over the seeds both
+    sides finished, and residual − plain, to the digits shown."""
+    p, _, _ = page
+    _, results = report
+    box = p.locator("section#answer figure img").first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+    assert box["width"] >= 600  # large enough to read, not a thumbnail
+    rows = p.locator("section#answer table").first.locator("tbody tr")
+    assert rows.count() > 0
+    by_point = {}
+    for r in results:
+        if r.ok:
+            key = (r.cell.experiment, r.cell.preset, tables_depth(r), r.cell.kind)
+            by_point.setdefault(key, {})[r.cell.seed] = r
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        model, depth, label, a_text, b_text, diff_text = cells[:6]
+        experiment, preset = model.split(": ")
+        metric = label.split(" (")[0]
+        kind_a, kind_b = a_text.split(",")[0], b_text.split(",")[0]  # e.g. residual-rezero
+        res = by_point[(experiment, preset, int(depth), kind_a)]
+        plain = by_point[(experiment, preset, int(depth), kind_b)]
+        seeds = [s for s in res if s in plain]
+        a = [res[s].value(metric) for s in seeds]
+        b = [plain[s].value(metric) for s in seeds]
+        diff = sum(x - y for x, y in zip(a, b, strict=True)) / len(seeds)
+        assert abs(float(diff_text) - diff) <= 0.0005 + 1e-9, (cells, diff)
+        for text, values in ((a_text, a), (b_text, b)):
+            shown = float(text.split(": ")[1].split()[0])
+            assert abs(shown - sum(values) / len(values)) <= 0.0005 + 1e-9, (text, values)
+
+
+def tables_depth(r: CellResult) -> int:
+    return r.model.depth if r.model else r.cell.depth
+
+
 def test_screenshot_is_saved(page):
     """Taken before any table is re-sorted, so it shows the page as a reader first sees it."""
     p, _, _ = page

@@ -2,6 +2,7 @@
 an equal one passes, speed is normalized by each run's calibration peak, and the committed
 baselines match their suites."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -322,3 +323,13 @@ def test_the_quick_gate_fails_a_three_seed_sign_flip():
     rows = check.compare(baseline, _replay(baseline, change))
     (delta,) = [r for r in rows if r.metric == "Δ accuracy" and r.cell.startswith(f"{point}-res")]
     assert delta.failed and "SIGN REVERSED" in delta.note
+
+
+def test_a_run_on_other_threads_than_the_baseline_is_warned_about(tmp_path):
+    base = check.make_baseline(write_run(tmp_path / "b", [cell("x")]))
+    base["environment"] = {**base["environment"], "threads": 2}
+    same = [dataclasses.replace(cell("x"), environment={"threads": 2})]
+    other = [dataclasses.replace(cell("x"), environment={"threads": 1, "jobs": 2})]
+    assert not [w for w in check.version_warnings(base, same) if "threads" in w]
+    (warning,) = [w for w in check.version_warnings(base, other) if "threads" in w]
+    assert "[1] in this run, 2 in the baseline" in warning

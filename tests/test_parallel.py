@@ -36,8 +36,8 @@ def test_default_jobs_follow_cores_memory_cells_and_gpus(monkeypatch):
     assert parallel.default_jobs(100, threads=2) == 4
     assert parallel.default_jobs(3) == 3  # no more than there are cells
     assert parallel.default_jobs(0) == 1
-    monkeypatch.setattr(parallel, "available_memory", lambda: 5 * 1024**3)
-    assert parallel.default_jobs(100) == 2  # 2 GiB a job
+    monkeypatch.setattr(parallel, "available_memory", lambda: 7 * 1024**3)
+    assert parallel.default_jobs(100) == 2  # 3 GiB a job
     monkeypatch.setattr(parallel, "gpu_visible", lambda: True)
     assert parallel.default_jobs(100) == 1
 

@@ -3,6 +3,7 @@ cell, and a self-contained HTML page that names failures and skipped files."""
 
 import base64
 import dataclasses
+import math
 import re
 import statistics
 
@@ -506,6 +507,40 @@ def test_the_answer_comes_first_paired_by_seed_with_intervals(run, report):
     assert "One seed per model point" not in answer  # this run has two seeds
 
 
+def test_the_answer_opens_with_one_picture_of_every_kind_with_its_intervals(run, report):
+    """The answer's first block is the figure, then one table; the figure's points are the
+    means over seeds with t-intervals, computed here from the records independently."""
+    from reports import answer
+    from reports.page import Context
+
+    run_dir, results = run
+    _, text = report
+    section = text[text.index('<section id="answer"') : text.index("</section>")]
+    assert section.index("<img") < section.index("<table")
+    assert section.count("<table") == 1  # one compact table (no second headline metric here)
+    points = answer.points(Context.load(run_dir))
+    assert set(points["kind"]) == {"residual", "plain"} and set(points["depth"]) == set(DEPTHS)
+    row = points[(points["panel"].str.contains("res8-narrow")) & (points["kind"] == "residual")
+                 & (points["depth"] == 3)].iloc[0]  # fmt: skip
+    values = [r.metrics["accuracy"].value for r in results if r.ok and r.cell.preset ==
+              "res8-narrow" and r.cell.depth == 3 and r.cell.residual]  # fmt: skip
+    mean = sum(values) / len(values)
+    half = 12.706 * statistics.stdev(values) / math.sqrt(2)  # t(0.975, 1 df)
+    assert row["value"] == pytest.approx(mean) and row["over_seeds"]
+    assert (row["low"], row["high"]) == pytest.approx((mean - half, mean + half), rel=1e-3)
+
+
+def test_a_one_seed_point_is_drawn_with_the_test_sets_interval(tmp_path):
+    from reports import answer
+    from reports.page import Context
+
+    cells = [make_cell("tc-resnet8", d, r, 0) for d in (1, 2) for r in (True, False)]
+    points = answer.points(Context.load(write_run(tmp_path, cells)))
+    assert len(points) == 4 and not points["over_seeds"].any()
+    widths = points["high"] - points["low"]
+    assert (widths > 0).all()  # the bootstrap over the 9 test examples of the confusion matrix
+
+
 def test_a_one_seed_run_says_its_answer_is_a_hint(tmp_path):
     cells = [make_cell("tc-resnet8", d, r, 0) for d in (1, 2) for r in (True, False)]
     text = html.write_report(write_run(tmp_path, cells)).read_text()
@@ -531,7 +566,7 @@ def test_the_answer_reads_wer_the_right_way_round(tmp_path):
         cells.append(dataclasses.replace(r, evaluation={"errors": errors}))
     text = html.write_report(write_run(tmp_path, cells)).read_text()
     answer = text[text.index('<section id="answer"') : text.index("</section>")]
-    assert "Speech recognition: residual − plain wer (fraction, ↓)" in answer
+    assert "in each task&#39;s headline metric (Speech recognition: wer (fraction, ↓))" in answer
     # lower WER is better: residual − plain −0.200 means the skips help
     assert "at 3 blocks: skips help at this budget (wer residual − plain -0.200, 95% CI [" in answer
     assert "normal approximation over 2000 reference words" in answer
