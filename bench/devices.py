@@ -53,10 +53,11 @@ def apply_threads() -> int | None:
     """Pin TensorFlow's intra- and inter-op pools (or PyTorch's) to ``$RESDEPTH_THREADS``.
 
     Returns the count in force, or None: unset (the framework's default, one thread per core),
-    or TensorFlow's runtime had already started in this process (a test session), which then
-    keeps its default. A thread count moves float sums in the last digits (two smoke runs at 1
-    and 2 threads: the same accuracy, test loss 0.858314 vs 0.858337), so it is recorded in
-    every cell's ``environment``. JAX's XLA pool is left at its default.
+    or TensorFlow's runtime had already started in this process with other pools (it reads
+    ``TF_NUM_INTRAOP_THREADS`` and ``TF_NUM_INTEROP_THREADS`` when it starts, which is how a
+    test session fixes them). A thread count moves float sums in the last digits (two smoke
+    runs at 1 and 2 threads: the same accuracy, test loss 0.858314 vs 0.858337), so it is
+    recorded in every cell's ``environment``. JAX's XLA pool is left at its default.
     """
     global _threads
     raw = os.environ.get(THREADS_ENV)
@@ -72,8 +73,10 @@ def apply_threads() -> int | None:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(n)
             tf.config.threading.set_inter_op_parallelism_threads(n)
-        except RuntimeError:  # the runtime is up: its pools keep their size
-            return None
+        except RuntimeError:  # the runtime is up: its pools kept the size it started with
+            pools = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+            if any(os.environ.get(v) != raw for v in pools):
+                return None
     elif backend == "torch":
         import torch
 

@@ -149,10 +149,11 @@ def _run_group(
                     child.stdin.write(request.to_json())
                     child.stdin.close()
             yield from _follow(run_dir, cells, children, backend, log, progress)
-        except BaseException:
+        except BaseException as err:
             for child, _ in children:
                 child.kill()
-            log(f"interrupted: {len(children)} child processes stopped; finished cells are kept")
+            if isinstance(err, KeyboardInterrupt):
+                log(f"interrupted: {len(children)} child processes stopped; finished cells kept")
             raise
         finally:
             for child, err in children:

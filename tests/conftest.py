@@ -10,6 +10,11 @@ import pytest
 # Tests run their cells in this process unless a test asks for --jobs: a test's monkeypatched
 # task or corpus would not reach a child. The default (the machine's cores) is tested by name.
 os.environ.setdefault("RESDEPTH_JOBS", "1")
+# One math thread, as every cell a test starts in a child (a parallel run, Ray, a backend child)
+# runs on by default: TensorFlow starts its runtime once per process, at the first op some test
+# runs, and reads its pool sizes then, so they are set here, before any test.
+for _var in ("RESDEPTH_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

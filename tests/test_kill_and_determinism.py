@@ -177,3 +177,53 @@ def test_two_cells_at_once_give_the_metrics_of_one_at_a_time(tiny, tmp_path):
     first, second = store.read_results(out)
     assert first.started < second.finished and second.started < first.finished
     assert not (out / "claims").exists()  # claims are cleared when the run ends
+
+
+def test_ctrl_c_stops_every_child_of_a_parallel_run_and_a_rerun_resumes(tiny, tmp_path):
+    """SIGINT to ``bench run --jobs 2`` while both cells train: the driver kills its children
+    (no result is written after it exits), clears the claims, and a rerun of the same directory
+    trains both cells to the uninterrupted run's numbers."""
+    suite, cache, uninterrupted = tiny
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*_command(suite, out, cache), "--jobs", "2"], cwd=ROOT, env=_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if sum(ln.rstrip().endswith(": training") for ln in lines) == 2:
+                break
+        else:
+            pytest.fail("the run ended before both cells started:\n" + "".join(lines))
+        ids = [ln.split(":")[0] for ln in lines if ln.rstrip().endswith(": training")]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(
+            (store.tensorboard_dir(out, i) / "train").exists() for i in ids
+        ):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert "interrupted: 2 child processes stopped" in "".join(lines) + rest
+    assert not (out / "claims").exists()
+    assert _workers() == []  # nothing else of this test session starts workers meanwhile
+    assert list((out / "cells").glob("*.json")) == []
+    _run(suite, out, cache)
+    assert outcome(out) == outcome(uninterrupted)
+
+
+def _workers() -> list[str]:
+    """Pids of the ``python -m bench.worker`` processes alive on this machine."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"bench.worker" in argv:
+            found.append(cmdline.parent.name)
+    return found
