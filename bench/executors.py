@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -226,19 +225,11 @@ class RayExecutor:
         started_ray = not ray.is_initialized()
         if started_ray:
             ray.init(address=self.address, log_to_driver=verbose != 0, **self.init)
-        statuses: Counter = Counter()
-        resumed = 0
         pending: dict = {}
         prepared: dict = {}
         try:
-            for cell in suite.cells():
-                if store.is_done(run_dir, cell.id):
-                    done = store.read_result(store.cell_path(run_dir, cell.id))
-                    statuses[done.status] += 1
-                    resumed += 1
-                    if progress is not None:
-                        progress.skipped(done)
-                    continue
+            todo, statuses, resumed = runner.unfinished(suite, run_dir, progress)
+            for cell in todo:
                 corpus = (cell.dataset, cell.dataset_options)
                 if corpus not in prepared:  # once, here: workers only read the shards
                     prepared[corpus] = str(

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,18 +89,10 @@ def run_suite(
     run_dir = Path(run_dir)
     runner._claim_run_dir(run_dir, suite)
     here = runner.current_backend()
-    statuses: Counter = Counter()
-    resumed = 0
+    todo, statuses, resumed = runner.unfinished(suite, run_dir, progress)
     groups: dict[str, list[Cell]] = {}
-    for cell in suite.cells():
-        if store.is_done(run_dir, cell.id):
-            done = store.read_result(store.cell_path(run_dir, cell.id))
-            statuses[done.status] += 1
-            resumed += 1
-            if progress is not None:
-                progress.skipped(done)
-        else:
-            groups.setdefault(cell.backend or here, []).append(cell)
+    for cell in todo:
+        groups.setdefault(cell.backend or here, []).append(cell)
     for corpus in dict.fromkeys((c.dataset, c.dataset_options) for g in groups.values() for c in g):
         datasets.prepare.prepare(corpus[0], dict(corpus[1]), data_dir, cache_dir, log=log)
     for backend, cells in groups.items():

@@ -405,6 +405,22 @@ def run_suite(
     return RunSummary(run_dir, statuses, resumed, time.perf_counter() - t0)
 
 
+def unfinished(suite: Suite, run_dir: Path, progress=None) -> tuple[list[Cell], Counter, int]:
+    """The cells of ``suite`` that ``run_dir`` has no final result for, the statuses of those it
+    has, and how many those are (resumed); ``progress`` is told of each finished one."""
+    todo, statuses, resumed = [], Counter(), 0
+    for cell in suite.cells():
+        if not store.is_done(run_dir, cell.id):
+            todo.append(cell)
+            continue
+        done = store.read_result(store.cell_path(run_dir, cell.id))
+        statuses[done.status] += 1
+        resumed += 1
+        if progress is not None:
+            progress.skipped(done)
+    return todo, statuses, resumed
+
+
 def _child_failure(
     cell: Cell, backend: str, child: subprocess.CompletedProcess | None
 ) -> CellResult:
