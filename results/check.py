@@ -423,9 +423,10 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
             )
             continue
         skip = {name for c, name in covered if c == cell_id}
-        rows += _metric_rows(cell_id, base, result, base_run.tolerances, skip)
+        cell_rows = _metric_rows(cell_id, base, result, base_run.tolerances, skip)
         if _share(baseline.get("environment")) != _share(result.environment):
-            rows = [_other_share(r, baseline, result) if r.cell == cell_id else r for r in rows]
+            cell_rows = [_other_share(r, baseline, result) for r in cell_rows]
+        rows += cell_rows
     rows += means
     rows += suite_speed(rows, base_run)
     rows += comparison_rows(base_run, results)
@@ -644,7 +645,8 @@ def suite_speed(rows: list[Row], baseline: Baseline) -> list[Row]:
         verdict = judge(base, now, higher, tol)
         note = f"{tol.describe()}, geometric mean over {len(pairs)} cells"
         if any(r.verdict == "hint" for r in used):
-            verdict, note = "hint", f"{note}, {MACHINE_NOTE}"
+            verdict = "hint"
+            note += ", a cell's speed not judged (another machine or share of it)"
         out.append(Row(SUITE_ROW, name, base, now, unit, verdict, note))
     return out
 
