@@ -8,8 +8,10 @@ layer's first weight in the network). Beside each gradient norm: the layer's wei
 update-to-weight ratio ``||w_after - w_before|| / ||w_before||`` over one optimizer step.
 
 The gradients are taken with ``model.stateless_call`` so a probe never moves batch-norm
-statistics or any other state of the model being trained. They use ``tf.GradientTape``: Keras 3
-has no backend-neutral gradient API, so this module is TensorFlow-only.
+statistics or any other state of the model being trained. Keras 3 has no backend-neutral
+gradient API, so ``_gradient_fn`` is the one adapter per backend: ``tf.GradientTape`` in a
+``tf.function`` on TensorFlow, ``jax.grad`` under ``jax.jit`` on JAX, ``torch.autograd.grad``
+on PyTorch. Everything else here is backend-neutral.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import re
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from bench import speed
 from results.record import VANISHED
@@ -108,34 +109,24 @@ class Probe:
             raise ValueError("a gradient probe needs at least one batch")
         self.model = model
         self.loss_fn = loss_fn
-        self.batches = [tf.nest.map_structure(tf.convert_to_tensor, b) for b in batches]
+        self.batches = [keras.tree.map_structure(keras.ops.convert_to_tensor, b) for b in batches]
         self.table = layer_table(model)
         stacked = set(self.table["tensor"][self.table["copy"] >= 0])
         self._stacked = [k in stacked for k in range(len(model.trainable_weights))]
-        # Compiled: deep nets loop their blocks (``models.repeat``), so the trace stays cheap.
-        self._grad = tf.function(self._grad_sums, reduce_retracing=True)
-
-    def _grad_sums(self, trainable, non_trainable, x, y):
-        with tf.GradientTape() as tape:
-            tape.watch(trainable)
-            logits, _ = self.model.stateless_call(trainable, non_trainable, x, training=True)
-            loss = self.loss_fn(x, y, logits)
-        grads = tape.gradient(loss, trainable)
-        return loss, [
-            _square_sums(g, v, stacked)
-            for g, v, stacked in zip(grads, trainable, self._stacked, strict=True)
-        ]
+        self._grad = _gradient_fn(model, loss_fn, self._stacked)
 
     def tensor_grad_norms(self, n_batches: int | None = None) -> np.ndarray:
         """Gradient L2 norm of each ``table`` row, averaged over the first ``n_batches`` batches."""
         # Plain tensors of the current values: under a data-parallel strategy (replicas > 1) the
         # variables are mirrored, and the probe reads their (identical) primary copies outside
         # the replicas, one forward and backward pass over the whole probe batch.
-        trainable = [tf.convert_to_tensor(v.value) for v in self.model.trainable_variables]
-        non_trainable = [tf.convert_to_tensor(v.value) for v in self.model.non_trainable_variables]
+        trainable = [_value(v) for v in self.model.trainable_variables]
+        non_trainable = [_value(v) for v in self.model.non_trainable_variables]
         norms = []
         for x, y in self.batches[:n_batches]:
-            sums = [np.asarray(s) for s in self._grad(trainable, non_trainable, x, y)[1]]
+            sums = [
+                keras.ops.convert_to_numpy(s) for s in self._grad(trainable, non_trainable, x, y)
+            ]
             norms.append(np.sqrt(_rows_of(sums, self.table)))
         return np.mean(norms, axis=0)
 
@@ -168,13 +159,69 @@ class Probe:
         ).sort_values("depth", kind="stable", ignore_index=True)
 
 
+def _value(variable):
+    """A variable's current value as a plain tensor of the backend (not the variable itself)."""
+    value = variable.value
+    if keras.backend.backend() == "torch":
+        return value.detach()
+    return keras.ops.convert_to_tensor(value)
+
+
+def _gradient_fn(model: keras.Model, loss_fn, stacked: list[bool]):
+    """``(trainable, non_trainable, x, y) -> square sums`` of the loss gradient per tensor.
+
+    The one backend-specific part of the probe: how a gradient is taken and compiled. Each
+    branch evaluates the same ``model.stateless_call`` (training mode, state not written back)
+    and the same ``_square_sums``, so the three give the same norms to float rounding.
+    """
+
+    def loss(trainable, non_trainable, x, y):
+        logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+        return loss_fn(x, y, logits)
+
+    def sums(grads, trainable):
+        return [_square_sums(g, v, s) for g, v, s in zip(grads, trainable, stacked, strict=True)]
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def taped(trainable, non_trainable, x, y):
+            with tf.GradientTape() as tape:
+                tape.watch(trainable)
+                value = loss(trainable, non_trainable, x, y)
+            return sums(tape.gradient(value, trainable), trainable)
+
+        # Compiled: deep nets loop their blocks (``models.repeat``), so the trace stays cheap.
+        return tf.function(taped, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        grad = jax.grad(loss)
+        return jax.jit(lambda tr, ntr, x, y: sums(grad(tr, ntr, x, y), tr))
+    if backend == "torch":
+        import torch
+
+        def autograd(trainable, non_trainable, x, y):
+            leaves = [t.detach().requires_grad_(True) for t in trainable]
+            value = loss(leaves, non_trainable, x, y)
+            grads = torch.autograd.grad(value, leaves, allow_unused=True)
+            with torch.no_grad():
+                return sums(grads, leaves)
+
+        return autograd
+    raise ValueError(f"no gradient probe for Keras backend {backend!r}")
+
+
 def _square_sums(grad, value, stacked: bool):
     """Sum of squares of a gradient: one per tensor, or one per copy of a stacked tensor."""
+    ops = keras.ops
     if grad is None:  # no path from the loss: a zero norm, shaped like the others
-        return tf.zeros((value.shape[0],) if stacked else ())
+        return ops.zeros((value.shape[0],) if stacked else ())
+    grad = ops.cast(grad, "float32")
     if stacked:
-        return tf.reduce_sum(tf.reshape(grad, (grad.shape[0], -1)) ** 2, -1)
-    return tf.reduce_sum(grad**2)
+        return ops.sum(ops.reshape(grad, (grad.shape[0], -1)) ** 2, axis=-1)
+    return ops.sum(grad**2)
 
 
 def _rows_of(sums: list[np.ndarray], table: pd.DataFrame) -> np.ndarray:
@@ -231,6 +278,9 @@ class Recorder(keras.callbacks.Callback):
         self._before = [np.asarray(v).astype(np.float64) for v in self.model.trainable_weights]
 
     def _record(self):
+        # ``Callback.model`` puts the trained values back into the variables first: JAX's fit
+        # holds them apart from the model between its steps (the probe reads the variables).
+        assert self.model is self.probe.model
         norms = self.probe.tensor_grad_norms(1)
         self._add(self.probe.rows(self._step, norms, self._before))
         self._before = None

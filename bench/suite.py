@@ -179,12 +179,6 @@ def _experiment(
             f"{table['dataset']!r} is {module.KIND!r}"
         )
     backends = tuple(table.get("backends", (None,)))
-    if set(backends) - {None, "tensorflow"} and not task.BACKEND_NEUTRAL:
-        raise UserError(
-            f"{where}: task {table['task']!r} runs on TensorFlow only (its gradient-flow probe "
-            f"uses tf.GradientTape); sweep backends with the timing task. Received: "
-            f"backends={list(backends)}"
-        )
     train = _train(table.get("train", {}), base_train, where)
     if train.precompute_features and not task.PRECOMPUTES:
         raise UserError(

@@ -155,10 +155,11 @@ def fix_length(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     return np.pad(audio, (pad // 2, pad - pad // 2))
 
 
-def pad_rows(rows, dtype=np.float32, empty_width: int = 0) -> np.ndarray:
-    """Rows (clips, label ids) zero-padded at the end into one ``[n, longest]`` array; with no
-    rows, ``[0, empty_width]``."""
-    out = np.zeros((len(rows), max((len(r) for r in rows), default=empty_width)), dtype)
+def pad_rows(rows, dtype=np.float32, empty_width: int = 0, width: int = 0) -> np.ndarray:
+    """Rows (clips, label ids) zero-padded at the end into one ``[n, longest]`` array, at least
+    ``width`` wide; with no rows, ``[0, max(empty_width, width)]``."""
+    longest = max((len(r) for r in rows), default=empty_width)
+    out = np.zeros((len(rows), max(longest, width)), dtype)
     for k, row in enumerate(rows):
         out[k, : len(row)] = row
     return out

@@ -89,6 +89,7 @@ def asr_batches(
     shuffle_seed: int | None = None,
     buckets: int = 6,
     skip_orders: int = 0,
+    fixed_shapes: bool = False,
 ) -> tf.data.Dataset:
     """Padded ``({"audio", "length"}, {"labels", "label_length"})`` batches of ``split``.
 
@@ -98,6 +99,12 @@ def asr_batches(
     then read and padded to its longest utterance in one step. ``skip_orders`` shuffled orders
     are drawn and discarded first (indices only, no audio read), so the first epoch gets the
     order that many passes over the dataset would have left.
+
+    With ``fixed_shapes`` every batch of a bucket has the same shape: its audio padded to the
+    bucket's longest possible utterance and its labels to the split's longest transcript, so a
+    backend that compiles one program per input shape (JAX) compiles one per bucket instead of
+    one per batch. The padding is outside every length, so the loss is the same; only the
+    frames the padding adds differ (the model pads its features at the end either way).
     """
     lengths = np.asarray(clip_lengths(split.audio), dtype=np.int32)
     labels = [encode(t) for t in split.transcripts]
@@ -121,9 +128,17 @@ def asr_batches(
     batches = int(sum(-(-n // batch_size) for n in per_bucket))
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
 
+    upper = [b - 1 for b in boundaries] + [int(lengths.max(initial=0))]
+    longest_label = int(label_lengths.max(initial=0))
+
     def pad(indices: np.ndarray):
-        audio = pad_rows(read_clips(split.audio, indices), np.float32)
-        text = pad_rows([labels[int(i)] for i in indices], np.int32)
+        width = label_width = 0
+        if fixed_shapes:
+            longest = lengths[indices].max(initial=0)
+            width = upper[int(np.searchsorted(boundaries, longest, side="right"))]
+            label_width = longest_label
+        audio = pad_rows(read_clips(split.audio, indices), np.float32, width=width)
+        text = pad_rows([labels[int(i)] for i in indices], np.int32, width=label_width)
         return audio, lengths[indices], text, label_lengths[indices]
 
     def read(i):

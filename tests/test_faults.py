@@ -55,7 +55,6 @@ class FakeTask:
     with a 2-class dense model on 4 features."""
 
     DATA_KIND = "kws"
-    BACKEND_NEUTRAL = False
     HEADLINE = ("accuracy",)
 
     @staticmethod

@@ -46,22 +46,28 @@ def test_backends_and_xla_expand_into_cells_only_where_xla_applies():
     assert XLA_BACKENDS == ("tensorflow",)
 
 
-def test_a_training_task_refuses_other_backends():
+def test_training_tasks_sweep_backends_and_an_unknown_backend_is_refused():
     data = {
         "name": "x",
         "experiment": [
             {
-                "task": "kws",
-                "dataset": "synth-words",
-                "backends": ["jax"],
-                "models": [{"preset": "tc-resnet8"}],
+                "task": task,
+                "dataset": dataset,
+                "backends": ["tensorflow", "jax", "torch"],
+                "models": [{"preset": preset}],
             }
+            for task, dataset, preset in (
+                ("kws", "synth-words", "tc-resnet8"),
+                ("asr", "synth-sentences", "tc-resnet8-ctc"),
+            )
         ],
     }
-    with pytest.raises(ValueError, match="TensorFlow only"):
-        suite.parse(data, "x")
+    cells = suite.parse(data, "x").cells()
+    for task in ("kws", "asr"):
+        backends = [c.backend for c in cells if c.task == task]
+        assert backends and sorted(set(backends)) == ["jax", "tensorflow", "torch"]
+        assert backends.count("jax") == backends.count("torch") == backends.count("tensorflow")
     data["experiment"][0]["backends"] = ["theano"]
-    data["experiment"][0]["task"] = "timing"
     with pytest.raises(ValueError, match="backends must be"):
         suite.parse(data, "x")
 

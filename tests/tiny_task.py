@@ -16,7 +16,6 @@ from datasets.pipeline import batches
 from results.metrics import Metric
 
 DATA_KIND = "kws"
-BACKEND_NEUTRAL = False
 HEADLINE = ("accuracy",)
 AUGMENTS: frozenset[str] = frozenset()
 PRECOMPUTES = False

@@ -70,8 +70,6 @@ class Task(Protocol):
     Attributes:
         DATA_KIND: the dataset kind it trains on (``"kws"``: fixed-length labelled clips;
             ``"asr"``: utterances with transcripts).
-        BACKEND_NEUTRAL: True when nothing TensorFlow-specific runs in its cells (no gradient
-            probe), so a suite may sweep it over Keras backends.
         HEADLINE: the metrics the runner prints after each cell, most important first.
         AUGMENTS: the parts of ``train.augment`` it applies: ``"waveform"`` (time shift, noise,
             speed, in the input pipeline) and ``"spec"`` (SpecAugment, in the model); a suite
@@ -81,7 +79,6 @@ class Task(Protocol):
     """
 
     DATA_KIND: str
-    BACKEND_NEUTRAL: bool
     HEADLINE: tuple[str, ...]
     AUGMENTS: frozenset[str]
     PRECOMPUTES: bool

@@ -22,7 +22,6 @@ from models import frontend
 from results.metrics import Metric
 
 DATA_KIND = "kws"
-BACKEND_NEUTRAL = False  # the gradient-flow probe tapes gradients with TensorFlow
 HEADLINE = ("accuracy", "macro_f1", "qbe_map", "train_samples_per_s")
 AUGMENTS = frozenset({"waveform", "spec"})  # waveform in the pipeline, SpecAugment in the model
 PRECOMPUTES = True  # train.precompute_features: the trunk trains on features computed once

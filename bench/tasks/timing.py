@@ -21,7 +21,6 @@ from bench.tasks.base import Evaluation, Setup
 from datasets.base import KwsData
 
 DATA_KIND = "kws"
-BACKEND_NEUTRAL = True  # the suite may sweep this task over Keras backends
 HEADLINE = ("train_samples_per_s", "latency_p50_ms")
 AUGMENTS: frozenset[str] = frozenset()  # timed steps are of the plain model on raw audio
 PRECOMPUTES = False
