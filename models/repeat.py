@@ -78,7 +78,7 @@ class Repeat(keras.layers.Layer):
                 # State (batch-norm statistics) stays float32 under mixed precision, as in
                 # BatchNormalization, so the loop can write back what the block computes.
                 autocast=id(v) in trainable,
-                name=v.path.replace("/", "."),
+                name=v.path.replace("/", "__"),  # no "/" (Keras) nor "." (PyTorch)
             )
             w.assign(np.stack([keras.ops.convert_to_numpy(c.weights[j]) for c in copies]))
             self.stacked.append(w)
