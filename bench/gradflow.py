@@ -160,9 +160,18 @@ class Probe:
 
 
 def _value(variable):
-    """A variable's current value as a plain tensor of the backend (not the variable itself)."""
+    """A variable's current value as a plain tensor of the backend (not the variable itself).
+
+    Under a TensorFlow data-parallel strategy (replicas > 1) the variables are mirrored: this
+    is their (identical) primary copy, read outside the replicas.
+    """
     value = variable.value
-    if keras.backend.backend() == "torch":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(value)
+    if backend == "torch":
         return value.detach()
     return keras.ops.convert_to_tensor(value)
 
