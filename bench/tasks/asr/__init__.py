@@ -125,8 +125,9 @@ def validation_metrics(setup: Setup, data: AsrData, history) -> dict[str, Metric
 
 def fixed_shapes() -> bool:
     """Whether batches are padded to few shapes: JAX compiles one program per input shape, so
-    a batch padded to its own longest utterance would compile anew at almost every step (a tiny
-    cell trained 10x slower than on TensorFlow, whose graphs take any length)."""
+    a batch padded to its own longest utterance would compile anew at almost every step (the
+    tiny corpus's second epoch took 9.1 s instead of 0.3 s; TensorFlow's graphs take any
+    length)."""
     return keras.backend.backend() == "jax"
 
 
