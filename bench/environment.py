@@ -27,15 +27,28 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _gpus() -> str:
-    """Names of the accelerators TensorFlow sees, or ``none`` (a CPU-only run)."""
+def _gpus(backend: str) -> str:
+    """The accelerators the cell's backend sees, or ``none`` (a CPU-only run). Asked of the
+    backend itself, so a JAX or PyTorch cell needs no TensorFlow (and lists what it can use)."""
     try:
-        import tensorflow as tf
+        if backend == "jax":
+            import jax
 
-        gpus = tf.config.list_physical_devices("GPU")
-    except Exception:  # noqa: BLE001 - another backend, or no TensorFlow: say so, do not fail
+            try:
+                gpus = [f"{d} ({d.device_kind})" for d in jax.devices("gpu")]
+            except RuntimeError:  # no GPU platform
+                gpus = []
+        elif backend == "torch":
+            import torch
+
+            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        else:
+            import tensorflow as tf
+
+            gpus = [g.name for g in tf.config.list_physical_devices("GPU")]
+    except Exception:  # noqa: BLE001 - a broken driver stack: say so, do not fail the cell
         return "unknown"
-    return ", ".join(g.name for g in gpus) or "none"
+    return ", ".join(gpus) or "none"
 
 
 @functools.cache
@@ -43,12 +56,16 @@ def describe() -> dict:
     """A JSON-ready description of the machine and software stack."""
     import keras
 
+    backend = keras.backend.backend()
     packages = {
         name: _version(name)
         for name in (
             "keras",
             "tensorflow",
             "tensorflow-cpu",
+            "jax",
+            "jaxlib",
+            "torch",
             "numpy",
             "espeakng-loader",
             "soundfile",
@@ -61,7 +78,7 @@ def describe() -> dict:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpu": _gpus(),
-        "backend": keras.backend.backend(),
+        "gpu": _gpus(backend),
+        "backend": backend,
         "packages": {k: v for k, v in packages.items() if v},
     }

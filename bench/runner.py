@@ -134,12 +134,21 @@ def check_provenance(run_dir: Path, now: dict, *, accept_changed: bool = False) 
 
 
 def _enable_determinism() -> None:
-    """Deterministic TensorFlow ops, and the thread count of ``$RESDEPTH_THREADS``, before the
-    first op of this process."""
-    import tensorflow as tf
-
+    """The thread count of ``$RESDEPTH_THREADS`` and the backend's deterministic kernels, before
+    the first op of this process: TensorFlow's op determinism; cuDNN's deterministic
+    convolutions on PyTorch (its CPU kernels are). JAX on a CPU is deterministic as it is (on a
+    GPU XLA's ``--xla_gpu_deterministic_ops`` must be in ``XLA_FLAGS`` before JAX starts)."""
     devices.apply_threads()
-    tf.config.experimental.enable_op_determinism()
+    backend = current_backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 class _DataCache:

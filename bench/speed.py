@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import time
 
 import keras
 import numpy as np
 
+from datasets import pipeline
 from results.metrics import Metric
 from results.record import Speed
 
@@ -103,11 +105,11 @@ def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) ->
     pipeline runs in step with the consumer and would slow every step. The first batch (iterator
     start, shuffle-buffer fill) is left out. The dataset is repeated, so a training set of a
     single batch (a tiny corpus) is measured across its epochs instead of failing the cell.
+    A ``keras.utils.PyDataset`` (JAX, PyTorch) is read the same way, its reader threads
+    working ahead as they do in ``fit``; its ready source is the batch itself, repeated.
     """
-    import tensorflow as tf
-
-    it = iter(ds.repeat())  # epoch after epoch, as fit pulls them: one batch is enough
-    ready = iter(tf.data.Dataset.from_tensors(next(it)).repeat())
+    it = pipeline.forever(ds)  # epoch after epoch, as fit pulls them: one batch is enough
+    ready = _always_ready(next(it))
     next(ready)
     blocked = []
     for _ in range(batches):
@@ -125,6 +127,21 @@ def pipeline_wait(ds, step_seconds: float, batches: int = WAIT_PROBE_BATCHES) ->
     if not blocked:
         raise ValueError("the pipeline yielded a single batch; no wait to measure")
     return float(np.sum(blocked) / (np.sum(blocked) + len(blocked) * step_seconds))
+
+
+def _always_ready(batch):
+    """An endless source of ``batch`` that costs what pulling from a pipeline costs in Python:
+    a tf.data iterator over the tensors on TensorFlow, else the batch itself."""
+    if _is_tf(batch):
+        import tensorflow as tf
+
+        return iter(tf.data.Dataset.from_tensors(batch).repeat())
+    return itertools.repeat(batch)
+
+
+def _is_tf(batch) -> bool:
+    leaves = keras.tree.flatten(batch)
+    return bool(leaves) and type(leaves[0]).__module__.startswith("tensorflow")
 
 
 class StepCount:

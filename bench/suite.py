@@ -13,10 +13,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import keras
+
 import datasets
 import models
 from bench import tasks, validate
 from bench.config import Experiment, ModelSpec, Resources, Suite, TrainConfig
+from datasets import pipeline
 from datasets.augment import Augment
 from results.errors import UserError
 
@@ -194,6 +197,10 @@ def _experiment(
                 f"part (it applies {sorted(task.AUGMENTS) or 'none'}; waveform = time_shift_ms, "
                 f"noise_prob, speed; spec = time_masks, freq_masks). Received: {train.augment}"
             )
+    if train.augment is not None and train.augment.waveform:
+        others = sorted({b or keras.config.backend() for b in backends} - {"tensorflow"})
+        if others:
+            raise UserError(f"{where}: {pipeline.waveform_refusal(', '.join(others))}")
     options = dict(table.get("dataset_options", {}))
     try:
         module.Config(**options)  # validate the options now, not mid-sweep

@@ -15,6 +15,7 @@ import keras
 
 from bench import gradflow, speed
 from bench.config import TrainConfig
+from datasets import pipeline
 
 
 class Diverged(RuntimeError):
@@ -117,7 +118,8 @@ def build_state(model: keras.Model, dataset) -> None:
     the training set, whose seeded shuffle would move on by one epoch and change the run.
     """
     model.optimizer.build(model.trainable_variables)
-    x, y = keras.tree.map_structure(lambda t: t[:2], next(iter(dataset.take(1))))
+    (first,) = pipeline.take(dataset, 1)
+    x, y = keras.tree.map_structure(lambda t: t[:2], first)
     model.compute_metrics(x, y, model(x, training=False), sample_weight=None)
     model.reset_metrics()
 
@@ -154,13 +156,13 @@ def fit(
         run = {"validation_data": val_ds, "epochs": cfg.epochs}
         extra = [stop]
     else:
-        train_ds = train_ds.repeat()
+        train_ds = pipeline.repeated(train_ds)
         run = {"epochs": 1, "steps_per_epoch": steps}
         extra = []
     hist = model.fit(
         train_ds,
         callbacks=[timer, watch, *extra, *callbacks],
-        shuffle=False,  # the tf.data pipeline shuffles, seeded per cell
+        shuffle=False,  # the pipeline shuffles, seeded per cell
         verbose=verbose,
         **run,
     )

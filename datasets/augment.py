@@ -4,7 +4,9 @@ The standard keyword-spotting recipe (honk: time shift and background noise; NeM
 speed perturbation; SpecAugment lives in the model, ``models.frontend.SpecAugment``), applied to
 each training batch inside the tf.data pipeline with stateless random ops. Every batch draws its
 seed from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``: the same seed gives
-the same batches, epoch after epoch, and each epoch sees new draws.
+the same batches, epoch after epoch, and each epoch sees new draws. These are TensorFlow ops
+(imported where used, so the config imports without TensorFlow): ``datasets.pipeline`` and the
+suite refuse them by name on the other backends.
 
 Noise comes from a folder of recordings (Speech Commands' ``_background_noise_`` layout: long WAV
 files, looked up in ``noise_dir/_background_noise_`` and else in ``noise_dir`` itself), or, with
@@ -16,14 +18,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from datasets.audio import AUDIO_SUFFIXES, read_audio
 from datasets.base import SAMPLE_RATE, DataError
 from datasets.synth.augment import colored_noise
 from results.errors import UserError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 NOISE_FOLDER = "_background_noise_"
 SYNTH_NOISE_SECONDS = 10.0
@@ -118,6 +123,8 @@ def noise_bank(augment: Augment, seed: int, samples: int) -> np.ndarray:
 
 def batch_fn(augment: Augment, noise: np.ndarray | None):
     """``(audio [batch, samples], labels, seed) -> (augmented audio, labels)`` for ``tf.data``."""
+    import tensorflow as tf
+
     shift = int(round(augment.time_shift_ms * SAMPLE_RATE / 1000))
     speeds = tf.constant(augment.speed or (1.0,), tf.float32)
     bank = tf.constant(noise) if noise is not None and augment.noise_prob > 0 else None
@@ -147,6 +154,8 @@ def resample(audio: tf.Tensor, factors: tf.Tensor, offsets: tf.Tensor) -> tf.Ten
     """Play clip ``i`` ``factors[i]`` times faster about its centre (linear interpolation; 1.1
     shortens the sound, 0.9 lengthens it), then move it ``offsets[i]`` samples later; zero
     outside the clip, same length. Speed and shift in one gather pair."""
+    import tensorflow as tf
+
     length = tf.shape(audio)[1]
     t = tf.cast(tf.range(length), tf.float32)[None, :]
     centre = tf.cast(length - 1, tf.float32) / 2
@@ -163,16 +172,22 @@ def resample(audio: tf.Tensor, factors: tf.Tensor, offsets: tf.Tensor) -> tf.Ten
 
 def change_speed(audio: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
     """``resample`` without a shift."""
+    import tensorflow as tf
+
     return resample(audio, factors, tf.zeros(tf.shape(audio)[:1], tf.int32))
 
 
 def time_shift(audio: tf.Tensor, offsets: tf.Tensor) -> tf.Tensor:
     """Move clip ``i`` by ``offsets[i]`` samples (positive: later), zero-filled, same length."""
+    import tensorflow as tf
+
     return resample(audio, tf.ones(tf.shape(audio)[:1]), offsets)
 
 
 def _rows_gather(audio: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
     """``audio[i, idx[i, j]]`` as one gather from the flat batch (faster than ``batch_dims``)."""
+    import tensorflow as tf
+
     rows = tf.range(tf.shape(audio)[0])[:, None] * tf.shape(audio)[1]
     return tf.gather(tf.reshape(audio, [-1]), rows + idx)
 
@@ -180,6 +195,8 @@ def _rows_gather(audio: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
 def _excerpts(bank: tf.Tensor, which: tf.Tensor, start: tf.Tensor, length) -> tf.Tensor:
     """``[batch, length]`` excerpts: row ``which[i]`` of ``bank`` from ``start[i]`` (one gather
     from the flat bank, never a copy of whole recordings)."""
+    import tensorflow as tf
+
     first = which * tf.shape(bank)[1] + start
     return tf.gather(tf.reshape(bank, [-1]), first[:, None] + tf.range(length)[None, :])
 
@@ -187,6 +204,8 @@ def _excerpts(bank: tf.Tensor, which: tf.Tensor, start: tf.Tensor, length) -> tf
 def mix_at_snr(audio, noise, snr_db, mix) -> tf.Tensor:
     """``audio + g * noise`` with ``g`` giving ``snr_db`` (signal over noise power) where ``mix``;
     a silent clip gets no noise (its SNR is undefined)."""
+    import tensorflow as tf
+
     power = tf.reduce_mean(tf.square(audio), axis=1)
     noise_power = tf.maximum(tf.reduce_mean(tf.square(noise), axis=1), 1e-10)
     gain = tf.sqrt(power / (noise_power * tf.pow(10.0, snr_db / 10)))

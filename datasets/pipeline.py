@@ -1,23 +1,29 @@
-"""tf.data pipelines over loaded splits: shuffled, batched and prefetched raw audio.
+"""The input pipeline of every task, on every Keras backend: batches of raw audio.
 
 Features are computed inside the model (log-mel front end), so a pipeline only feeds raw clips.
 Shuffling is seeded per cell, which with the model seed makes a cell's training reproducible.
 
-Every pipeline shuffles and batches *indices* and reads each batch's clips in one step: from
-an array in memory (``tf.gather``) or from a prepared corpus's shards (``shards.Clips``,
-read in parallel ``tf.numpy_function`` calls, in order), so host memory holds the index and a
-few batches, never the corpus. Both give the same batches for the same seed.
+On TensorFlow the batches come from tf.data (``datasets.tfdata``, the pipeline the committed
+baselines were made with); on JAX and PyTorch from a ``keras.utils.PyDataset``
+(``datasets.pydata``), so neither needs TensorFlow installed. Both cut the same batches
+(``datasets.batching``) but shuffle with their own generators: a cell's metrics are
+reproducible on each backend, not across them. The helpers below work on either kind, so the
+harness never asks which one it holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
 
-import numpy as np
-import tensorflow as tf
+import keras
 
 from datasets import augment as _augment
-from datasets.base import AsrSplit, AudioSplit, clip_lengths, encode, pad_rows, read_clips
+from datasets.base import AsrSplit, AudioSplit
+from results.errors import UserError
+
+
+def _tf_data() -> bool:
+    return keras.backend.backend() == "tensorflow"
 
 
 def batches(
@@ -27,59 +33,31 @@ def batches(
     shuffle_seed: int | None = None,
     augment: _augment.Augment | None = None,
     augment_seed: int = 0,
-) -> tf.data.Dataset:
+):
     """``(audio, label)`` batches of ``split``; shuffled each epoch when ``shuffle_seed`` is set.
 
-    The pipeline shuffles and batches clip indices and gathers each batch's clips in one op, so
-    the shuffle buffer holds integers rather than a copy of every clip: a batch costs one gather
-    instead of ``batch_size`` trips through the buffer. The order is the one a shuffle of the
-    clips themselves gives with the same seed (the permutation does not depend on the elements).
-
-    With ``augment`` (its waveform part: speed, time shift, noise), each batch is augmented on
-    the fly with stateless ops seeded from ``augment_seed + augment.seed``: the same seeds give
-    the same batches; every epoch draws anew. Without it the pipeline is exactly as before.
+    ``augment``'s waveform part (speed, time shift, noise) exists as tf.data ops only: on
+    another backend it is refused by name (``UserError``); SpecAugment is a layer and works
+    everywhere.
     """
-    labels = tf.constant(split.labels)
-    ds = tf.data.Dataset.range(len(split))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-    read = _reader(split.audio)
-    ds = ds.batch(batch_size).map(
-        lambda i: (read(i), tf.gather(labels, i)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    if _tf_data():
+        from datasets import tfdata
+
+        extra = {"augment": augment, "augment_seed": augment_seed} if augment else {}
+        return tfdata.batches(split, batch_size, shuffle_seed=shuffle_seed, **extra)
     if augment is not None and augment.waveform:
-        ds = _augmented(ds, augment, augment_seed + augment.seed, split.audio.shape[1])
-    return ds.prefetch(tf.data.AUTOTUNE)
+        raise UserError(waveform_refusal(keras.backend.backend()))
+    from datasets import pydata
+
+    return pydata.ClipBatches(split, batch_size, shuffle_seed)
 
 
-def _reader(audio) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``indices -> clips`` as a tf.data op: a gather from memory, or a read from shards."""
-    if isinstance(audio, np.ndarray):
-        constant = tf.constant(audio)
-        return lambda i: tf.gather(constant, i)
-    shape = [None, *audio.shape[1:]]
-
-    def read(i):
-        out = tf.numpy_function(audio.batch, [i], tf.float32, stateful=False)
-        out.set_shape(shape)
-        return out
-
-    return read
-
-
-def _augmented(ds: tf.data.Dataset, augment: _augment.Augment, seed: int, samples: int):
-    """``ds`` with ``augment`` applied per batch, a new stateless seed for every batch."""
-    noise = _augment.noise_bank(augment, seed, samples) if augment.noise_prob > 0 else None
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    apply = _augment.batch_fn(augment, noise)
-    ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda batch, s: apply(batch[0], batch[1], s),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+def waveform_refusal(backend: str) -> str:
+    return (
+        "train.augment's waveform part (time_shift_ms, noise_prob, speed) runs as tf.data ops "
+        f"and needs the tensorflow backend; this cell runs on {backend}. Use SpecAugment "
+        "(time_masks, freq_masks) there, or backends = ['tensorflow']"
     )
-    return ds
 
 
 def asr_batches(
@@ -90,66 +68,52 @@ def asr_batches(
     buckets: int = 6,
     skip_orders: int = 0,
     fixed_shapes: bool = False,
-) -> tf.data.Dataset:
-    """Padded ``({"audio", "length"}, {"labels", "label_length"})`` batches of ``split``.
+):
+    """Length-bucketed padded ``({"audio", "length"}, {"labels", "label_length"})`` batches.
 
-    Utterances are grouped by length into ``buckets`` buckets (boundaries at length quantiles),
-    so a batch pads little; shuffled each epoch (seeded) when ``shuffle_seed`` is set. The
-    bucketing runs on indices (``bucket_by_sequence_length``); each batch's audio and labels are
-    then read and padded to its longest utterance in one step. ``skip_orders`` shuffled orders
-    are drawn and discarded first (indices only, no audio read), so the first epoch gets the
-    order that many passes over the dataset would have left.
-
-    With ``fixed_shapes`` every batch of a bucket has the same shape: its audio padded to the
-    bucket's longest possible utterance and its labels to the split's longest transcript, so a
-    backend that compiles one program per input shape (JAX) compiles one per bucket instead of
-    one per batch. The padding is outside every length, so the loss is the same; only the
-    frames the padding adds differ (the model pads its features at the end either way).
+    ``skip_orders`` shuffled orders are skipped first (the first epoch gets the order that many
+    passes would have left); ``fixed_shapes`` pads every batch of a bucket to one shape
+    (``datasets.batching.AsrLayout.pad``).
     """
-    lengths = np.asarray(clip_lengths(split.audio), dtype=np.int32)
-    labels = [encode(t) for t in split.transcripts]
-    label_lengths = np.array([len(t) for t in labels], dtype=np.int32)
-    ds = tf.data.Dataset.range(len(split))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
-        for _ in range(skip_orders):  # the datasets built on ``ds`` share its seed generator
-            for _ in ds:
-                pass
-    quantiles = np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1]) if buckets > 1 else []
-    boundaries = sorted({int(q) + 1 for q in quantiles})
-    length_of = tf.constant(lengths)
-    ds = ds.bucket_by_sequence_length(
-        lambda i: tf.gather(length_of, i),
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-    )
-    # Each bucket's size is fixed by the lengths, so the batch count is too, whatever the shuffle.
-    per_bucket = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
-    batches = int(sum(-(-n // batch_size) for n in per_bucket))
-    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    options = {
+        "shuffle_seed": shuffle_seed,
+        "buckets": buckets,
+        "skip_orders": skip_orders,
+        "fixed_shapes": fixed_shapes,
+    }
+    if _tf_data():
+        from datasets import tfdata
 
-    upper = [b - 1 for b in boundaries] + [int(lengths.max(initial=0))]
-    longest_label = int(label_lengths.max(initial=0))
+        return tfdata.asr_batches(split, batch_size, **options)
+    from datasets import pydata
 
-    def pad(indices: np.ndarray):
-        width = label_width = 0
-        if fixed_shapes:
-            longest = lengths[indices].max(initial=0)
-            width = upper[int(np.searchsorted(boundaries, longest, side="right"))]
-            label_width = longest_label
-        audio = pad_rows(read_clips(split.audio, indices), np.float32, width=width)
-        text = pad_rows([labels[int(i)] for i in indices], np.int32, width=label_width)
-        return audio, lengths[indices], text, label_lengths[indices]
+    return pydata.AsrBatches(split, batch_size, **options)
 
-    def read(i):
-        audio, n, text, m = tf.numpy_function(
-            pad, [i], (tf.float32, tf.int32, tf.int32, tf.int32), stateful=False
-        )
-        audio.set_shape([None, None])
-        text.set_shape([None, None])
-        n.set_shape([None])
-        m.set_shape([None])
-        return {"audio": audio, "length": n}, {"labels": text, "label_length": m}
 
-    ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def steps(ds) -> int:
+    """Batches per epoch, without reading any."""
+    if isinstance(ds, keras.utils.PyDataset):
+        return len(ds)
+    return int(ds.cardinality())
+
+
+def take(ds, n: int) -> list:
+    """The first ``n`` batches of the next epoch (tf.data: a pass that uses up one of its
+    shuffled orders; PyDataset: read without moving the epoch)."""
+    if isinstance(ds, keras.utils.PyDataset):
+        return [ds.batch(ds.epoch, i) for i in range(min(n, len(ds)))]
+    return list(itertools.islice(ds, n))
+
+
+def repeated(ds):
+    """``ds`` without end, epoch after epoch (``fit`` with ``steps_per_epoch``)."""
+    if isinstance(ds, keras.utils.PyDataset):
+        return ds.repeated()
+    return ds.repeat()
+
+
+def forever(ds):
+    """An iterator over ``ds``'s batches, epoch after epoch, that leaves a PyDataset's epoch."""
+    if isinstance(ds, keras.utils.PyDataset):
+        return ds.forever()
+    return iter(ds.repeat())

@@ -4,9 +4,14 @@ The runner starts each backend's cells in a child process (``KERAS_BACKEND=jax``
 as it does for the perf suite's timing cells: the same pipeline, loop, gradient-flow probe
 (``bench.gradflow``'s adapter per backend), evaluation, saved model and record. Without the
 backend installed the tests skip, except under ``tox -e backends``, where they are required.
+The children run as if TensorFlow were not installed (``tests/without_tensorflow``): the input
+pipeline (``keras.utils.PyDataset``), TensorBoard events and everything else must do without it.
 About 3 minutes on 2 CPU cores, most of it JAX compiling the ASR cell (one program per
 bucket shape, and Keras's JAX beam search).
 """
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -46,13 +51,23 @@ def _suite(backend: str):
     return suite.parse({"name": "train-backends", "seeds": [0], "experiment": experiments}, "t")
 
 
+WITHOUT_TENSORFLOW = Path(__file__).parent / "without_tensorflow"  # its sitecustomize hides TF
+
+
 @pytest.fixture(scope="module", params=["jax", "torch"])
 def backend_run(request, tmp_path_factory):
+    """The suite of one backend, its child process started as if TensorFlow were not installed
+    (a JAX- or PyTorch-only install): any import of TensorFlow on its path fails the cell."""
     backend = request.param
     _need_backend(backend)
     s = _suite(backend)
     run_dir = tmp_path_factory.mktemp(backend) / "run"
-    summary = runner.run_suite(s, run_dir, cache_dir=tmp_path_factory.mktemp("cache"), verbose=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [
+            str(WITHOUT_TENSORFLOW), os.environ.get("PYTHONPATH")])))  # fmt: skip
+        summary = runner.run_suite(
+            s, run_dir, cache_dir=tmp_path_factory.mktemp("cache"), verbose=0
+        )
     return backend, s, run_dir, summary
 
 
@@ -73,6 +88,9 @@ def test_every_task_trains_in_a_backend_child(backend_run):
         for stats in (flow.init, flow.end):  # gradients that reach every block, not zeros
             assert 0 < stats["first_last_ratio"] < 1e6 and stats["vanished_fraction"] < 1
         assert r.history["loss"][-1] < r.history["loss"][0]
+        board = store.tensorboard_dir(run_dir, r.cell.id)  # written without tf.summary
+        for part in ("train", "validation", "gradients"):
+            assert list((board / part).glob("events.out.tfevents.*")), part
 
 
 def test_keyword_spotting_learns_on_each_backend(backend_run):

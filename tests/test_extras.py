@@ -80,3 +80,17 @@ def test_installed_metadata_matches_pyproject():
         pytest.skip("the installed metadata predates the [gpu] extra: reinstall (tox -r)")
     installed = {canonicalize_name(Requirement(r).name) for r in requires}
     assert installed >= TF  # both named, each behind its own marker
+
+
+def test_the_install_without_tensorflow_lists_the_base_but_tensorflow_and_the_jax_extra():
+    """``requirements/without-tensorflow.txt`` (the TF-free install, ``tox -e notf``) keeps up
+    with ``pyproject.toml``: every base dependency but TensorFlow, at the same bounds, and JAX."""
+    project = _project()
+    want = {
+        str(r)
+        for r in map(Requirement, project["dependencies"] + project["optional-dependencies"]["jax"])
+        if canonicalize_name(r.name) not in TF
+    }
+    lines = (ROOT / "requirements" / "without-tensorflow.txt").read_text().splitlines()
+    got = {str(Requirement(ln)) for ln in lines if ln.strip() and not ln.startswith("#")}
+    assert got == want

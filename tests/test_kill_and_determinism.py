@@ -203,6 +203,8 @@ def test_ctrl_c_stops_every_child_of_a_parallel_run_and_a_rerun_resumes(tiny, tm
             (store.tensorboard_dir(out, i) / "train").exists() for i in ids
         ):
             time.sleep(0.05)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2, workers
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
     finally:
@@ -210,20 +212,31 @@ def test_ctrl_c_stops_every_child_of_a_parallel_run_and_a_rerun_resumes(tiny, tm
     assert proc.returncode != 0
     assert "interrupted: 2 child processes stopped" in "".join(lines) + rest
     assert not (out / "claims").exists()
-    assert _workers() == []  # nothing else of this test session starts workers meanwhile
+    assert [pid for pid in workers if _alive(pid)] == []
     assert list((out / "cells").glob("*.json")) == []
     _run(suite, out, cache)
     assert outcome(out) == outcome(uninterrupted)
 
 
-def _workers() -> list[str]:
-    """Pids of the ``python -m bench.worker`` processes alive on this machine."""
+def _workers(parent: int) -> list[str]:
+    """Pids of the ``python -m bench.worker`` children of ``parent`` (only this run's, so other
+    runs on the machine cannot make the test fail)."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc_dir in Path("/proc").glob("[0-9]*"):
         try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
+            argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
+            ppid = int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if b"bench.worker" in argv:
-            found.append(cmdline.parent.name)
+        if ppid == parent and b"bench.worker" in argv:
+            found.append(proc_dir.name)
     return found
+
+
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` still runs (a zombie left for an absent reaper counts as gone)."""
+    try:
+        state = (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

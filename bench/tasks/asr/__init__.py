@@ -26,8 +26,8 @@ from bench import metrics
 from bench.config import Cell
 from bench.tasks.asr import ctc, lexicon, term_detection
 from bench.tasks.base import Evaluation, Setup, spec_augment_options
+from datasets import pipeline
 from datasets.base import ALPHABET, AsrData, AsrSplit, clip_lengths, pad_rows, read_clips
-from datasets.pipeline import asr_batches
 from results.metrics import Metric
 
 DATA_KIND = "asr"
@@ -82,18 +82,18 @@ def setup(cell: Cell, data: AsrData) -> Setup:
     # one order is discarded instead (indices only), so the probe and training see the orders
     # they always did and the committed baselines' metrics stay as they were.
     fixed = fixed_shapes()
-    train_ds = asr_batches(
+    train_ds = pipeline.asr_batches(
         data.train, cfg.batch_size, shuffle_seed=cell.seed, skip_orders=1, fixed_shapes=fixed
     )
-    steps = int(train_ds.cardinality())
-    probe = [b for _, b in zip(range(PROBE_BATCHES), train_ds, strict=False)]
+    steps = pipeline.steps(train_ds)
+    probe = pipeline.take(train_ds, PROBE_BATCHES)
     model(probe[0][0])  # build the wrapper's variables before the gradient probe reads them
     lengths = clip_lengths(data.test.audio)
     return Setup(
         model=model,
         served=net,
         train=train_ds,
-        val=asr_batches(data.val, EVAL_BATCH, fixed_shapes=fixed),
+        val=pipeline.asr_batches(data.val, EVAL_BATCH, fixed_shapes=fixed),
         steps_per_epoch=steps,
         loss=None,  # the wrapper adds the CTC loss
         metrics=None,
