@@ -3,7 +3,10 @@
 import os
 import sys
 
+from bench import default_backend
 from bench.quiet import quiet_logging
+
+default_backend.choose()  # JAX or PyTorch where TensorFlow is absent and no backend is named
 
 # Quiet TensorFlow, absl and oneDNN before anything imports TensorFlow; ``-v`` keeps them.
 if not {"-v", "--verbose"} & set(sys.argv[1:]):
