@@ -18,16 +18,24 @@ def override(
     device: str | None = None,
     precision: list[str] | None = None,
     replicas: int | None = None,
+    backends: list[str] | None = None,
+    batch_size: int | None = None,
 ) -> Suite:
-    """``suite`` with every experiment's axes replaced by the ones given (None: kept)."""
-    changes = {
-        k: v
-        for k, v in {"device": device, "precision": precision, "replicas": replicas}.items()
-        if v is not None
-    }
-    if not changes:
+    """``suite`` with every experiment's axes (and, given ``batch_size``, its training batch)
+    replaced by the ones given (None: kept)."""
+    given = {"device": device, "precision": precision, "replicas": replicas, "backends": backends}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes and batch_size is None:
         return suite
-    experiments = tuple(dataclasses.replace(e, **changes) for e in suite.experiments)
+
+    def train(e):
+        if batch_size is None:
+            return e.train
+        return dataclasses.replace(e.train, batch_size=batch_size)
+
+    experiments = tuple(
+        dataclasses.replace(e, **changes, train=train(e)) for e in suite.experiments
+    )
     return dataclasses.replace(suite, experiments=experiments)
 
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m bench run|report|check|baseline|eval|data|list``, each with --help."""
+"""Command line: ``python -m bench COMMAND`` (run, report, check, baseline, eval, data, list,
+gpu-check), each with --help."""
 
 from __future__ import annotations
 
@@ -151,7 +152,14 @@ def cmd_run(args) -> int:
 
     executors.get(args.executor, address=args.address)  # bad choices fail early
     s = suite.load(args.suite)
-    s = axes.override(s, device=args.device, precision=args.precision, replicas=args.replicas)
+    s = axes.override(
+        s,
+        device=args.device,
+        precision=args.precision,
+        replicas=args.replicas,
+        backends=args.backend,
+        batch_size=args.batch_size,
+    )
     cells = s.cells()
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
     args.threads = args.threads or _env_count(devices.THREADS_ENV) or 1
@@ -212,6 +220,24 @@ def cmd_run(args) -> int:
         path = html.write_report(run_dir)
         print(f"report: {path.resolve()}")
     return 0 if summary.ok else 1
+
+
+def cmd_gpu_check(args) -> int:
+    import time
+
+    from bench import gpucheck, runner, suite
+
+    t0 = time.monotonic()
+    run_dir = Path(args.out) if args.out else runner.new_run_dir(suite.load(gpucheck.SUITE))
+    argv = ["run", "--suite", gpucheck.SUITE, "--out", str(run_dir), "--device", args.device]
+    argv += ["--backend", args.backend] if args.backend else []
+    argv += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    argv += ["--quiet"] if args.quiet else []
+    run_args = build_parser().parse_args(argv)
+    run_args.verbose = args.verbose
+    rc = cmd_run(run_args)
+    print(f"gpu-check: {run_dir} (wall time {time.monotonic() - t0:.0f} s)")
+    return max(rc, gpucheck.print_verdicts(run_dir))
 
 
 def _remove_if_no_cells(run_dir: Path) -> None:
@@ -450,6 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", choices=("auto", "cpu", "gpu"), help="override the device axis")
     run.add_argument(
+        "--backend",
+        nargs="+",
+        choices=("tensorflow", "jax", "torch"),
+        help="override the backend axis (Keras backends; another than this process's runs its "
+        "cells in a child process)",
+    )
+    run.add_argument(
         "--precision",
         nargs="+",
         choices=("float32", "mixed_float16", "mixed_bfloat16"),
@@ -457,6 +490,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--replicas", type=_positive_int, help="override the data-parallel replicas"
+    )
+    run.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="override every experiment's train.batch_size (the global batch)",
     )
     run.add_argument(
         "--assume-peak-tflops",
@@ -525,6 +563,34 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("run_dir", help="a run directory (runs/...)")
     base.add_argument("--out", required=True, help="baseline file to write")
     base.set_defaults(func=cmd_baseline)
+
+    gpu = sub.add_parser(
+        "gpu-check",
+        help="what to run first on a GPU machine: timed cells and one verdict line per check",
+        description="Run the gpu-check suite (res8 keyword-spotting timing cells at 3 and 6 "
+        "blocks, residual and plain, float32 and mixed_bfloat16, on synthesized one-second "
+        "clips; nothing downloaded) into a run directory with its report, then print one "
+        "line per check: device and library versions, each precision's calibration peak, "
+        "each cell's samples/s, utilization, compile time, data wait and device-memory peak, "
+        "and SLOW / INPUT-BOUND / FAILED where something is wrong.",
+        formatter_class=_HelpFormatter,
+    )
+    gpu.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch"),
+        help="Keras backend of the cells (default: this process's, $KERAS_BACKEND or the "
+        "installed one)",
+    )
+    gpu.add_argument(
+        "--device", choices=("auto", "cpu", "gpu"), default="auto",
+        help="where the cells run (default: auto, the GPU where one is visible)",
+    )  # fmt: skip
+    gpu.add_argument(
+        "--batch-size", type=_positive_int, help="training batch (default: the suite's, 64)"
+    )
+    gpu.add_argument("--out", help="run directory (default: runs/<UTC timestamp>-gpu-check)")
+    gpu.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress")
+    gpu.set_defaults(func=cmd_gpu_check)
 
     ev = sub.add_parser(
         "eval",
