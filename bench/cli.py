@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -147,11 +148,26 @@ def _set_aside_corrupt(run_dir: Path) -> None:
         print(f"warning: {reason}; moved to {path} (its cell counts as not run)", file=sys.stderr)
 
 
+def _only(s, names: list[str] | None):
+    """Suite ``s`` with only the experiments ``names`` (None: all); an unknown name is refused
+    with the known ones."""
+    if not names:
+        return s
+    known = [e.name for e in s.experiments]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(
+            f"--experiment {', '.join(unknown)}: not in suite {s.name!r}; its experiments: "
+            f"{', '.join(known)}"
+        )
+    return dataclasses.replace(s, experiments=tuple(e for e in s.experiments if e.name in names))
+
+
 def cmd_run(args) -> int:
     from bench import axes, devices, executors, progress, runner, suite
 
     executors.get(args.executor, address=args.address)  # bad choices fail early
-    s = suite.load(args.suite)
+    s = _only(suite.load(args.suite), args.experiment)
     s = axes.override(
         s,
         device=args.device,
@@ -159,6 +175,7 @@ def cmd_run(args) -> int:
         replicas=args.replicas,
         backends=args.backend,
         batch_size=args.batch_size,
+        profile=args.profile,
     )
     cells = s.cells()
     run_dir = Path(args.out) if args.out else runner.new_run_dir(s)
@@ -232,6 +249,9 @@ def cmd_gpu_check(args) -> int:
     argv = ["run", "--suite", gpucheck.SUITE, "--out", str(run_dir), "--device", args.device]
     argv += ["--backend", args.backend] if args.backend else []
     argv += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    argv += ["--profile", args.profile] if args.profile else []
+    argv += ["--precision", *args.precision] if args.precision else []
+    argv += ["--experiment", *args.experiment] if args.experiment else []
     argv += ["--quiet"] if args.quiet else []
     run_args = build_parser().parse_args(argv)
     run_args.verbose = args.verbose
@@ -474,6 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dry-run", action="store_true", help="list each experiment's budget and the cells, exit"
     )
+    run.add_argument(
+        "--experiment",
+        nargs="+",
+        help="run only these experiments of the suite (default: all; --dry-run lists them)",
+    )
     run.add_argument("--device", choices=("auto", "cpu", "gpu"), help="override the device axis")
     run.add_argument(
         "--backend",
@@ -495,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=_positive_int,
         help="override every experiment's train.batch_size (the global batch)",
+    )
+    run.add_argument(
+        "--profile",
+        help="override every experiment's corpus size profile (generated corpora only: "
+        "synth-words and synth-sentences tiny/small/default, synth-lengths tiny/librispeech)",
     )
     run.add_argument(
         "--assume-peak-tflops",
@@ -567,12 +597,15 @@ def build_parser() -> argparse.ArgumentParser:
     gpu = sub.add_parser(
         "gpu-check",
         help="what to run first on a GPU machine: timed cells and one verdict line per check",
-        description="Run the gpu-check suite (res8 keyword-spotting timing cells at 3 and 6 "
-        "blocks, residual and plain, float32 and mixed_bfloat16, on synthesized one-second "
-        "clips; nothing downloaded) into a run directory with its report, then print one "
-        "line per check: device and library versions, each precision's calibration peak, "
-        "each cell's samples/s, utilization, compile time, data wait and device-memory peak, "
-        "and SLOW / INPUT-BOUND / FAILED where something is wrong.",
+        description="Run the gpu-check suite (timing cells of res8 keyword spotting at 3 and 6 "
+        "blocks on synthesized one-second clips, and of QuartzNet 5x5 CTC speech recognition "
+        "at 5 and 10 blocks on utterances of LibriSpeech's lengths; residual and plain, "
+        "float32 and mixed_bfloat16; nothing downloaded) into a run directory with its "
+        "report, then print one line per check: device and library versions, each "
+        "precision's calibration peak, each cell's samples/s, utilization, compile time, data "
+        "wait, device-memory peak and loss over its steps, and SLOW / INPUT-BOUND / "
+        "NO-LEARNING / FAILED where something is wrong. On a CPU, '--batch-size 2 --profile "
+        "tiny' gives the sizes the tests run (minutes).",
         formatter_class=_HelpFormatter,
     )
     gpu.add_argument(
@@ -587,6 +620,26 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     gpu.add_argument(
         "--batch-size", type=_positive_int, help="training batch (default: the suite's, 64)"
+    )
+    gpu.add_argument(
+        "--precision",
+        nargs="+",
+        choices=("float32", "mixed_bfloat16"),
+        help="the precisions to time (default: both; float32 alone on a GPU without bfloat16, "
+        "such as a T4 or V100)",
+    )
+    gpu.add_argument(
+        "--experiment",
+        nargs="+",
+        choices=("kws", "ctc"),
+        help="only these checks: kws (res8 keyword spotting), ctc (QuartzNet speech "
+        "recognition) (default: both)",
+    )
+    gpu.add_argument(
+        "--profile",
+        choices=("tiny",),
+        help="tiny: the corpora's tiny profiles (utterances an eighth of LibriSpeech's "
+        "lengths), for a CPU (default: the suite's, the real shapes)",
     )
     gpu.add_argument("--out", help="run directory (default: runs/<UTC timestamp>-gpu-check)")
     gpu.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress")

@@ -36,7 +36,7 @@ def _freeze(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _options(pairs) -> tuple[tuple[str, Any], ...]:
+def freeze_options(pairs) -> tuple[tuple[str, Any], ...]:
     """Dataset options as a sorted tuple of pairs, from a dict or (JSON) list of pairs."""
     items = pairs.items() if isinstance(pairs, dict) else pairs
     return tuple(sorted((k, _freeze(v)) for k, v in items))
@@ -396,7 +396,7 @@ class Suite:
         experiments = []
         for e in data["experiments"]:
             e = dict(e)
-            e["dataset_options"] = _options(e.get("dataset_options") or ())
+            e["dataset_options"] = freeze_options(e.get("dataset_options") or ())
             e["train"] = TrainConfig(**e["train"])
             e["models"] = tuple(ModelSpec(**m) for m in e["models"])
             experiments.append(Experiment(**e))

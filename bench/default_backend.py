@@ -17,6 +17,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 FALLBACKS = ("jax", "torch")
+# Keras backend -> the package it imports.
+PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy",
+            "openvino": "openvino"}  # fmt: skip
 
 
 def _installed(name: str) -> bool:
@@ -49,3 +52,25 @@ def choose(
             environ["KERAS_BACKEND"] = name
             return name
     return None
+
+
+def unavailable(
+    environ: Mapping[str, str] = os.environ,
+    installed: Callable[[str], bool] = _installed,
+) -> str | None:
+    """Why Keras could not start here (after ``choose``), as one sentence; None when it can.
+
+    ``$KERAS_BACKEND`` naming a backend that is not installed, or no backend at all: both end
+    in an ``ImportError`` deep inside ``import keras`` otherwise.
+    """
+    named = environ.get("KERAS_BACKEND") or _configured(environ)
+    package = PACKAGES.get(named)
+    if package is None or installed(package):
+        return None  # a backend Keras knows and we do not: Keras says what is wrong
+    if not any(installed(PACKAGES[b]) for b in ("tensorflow", *FALLBACKS)):
+        return (
+            "no Keras backend is installed (TensorFlow, JAX or PyTorch): pip install -e . "
+            "(TensorFlow), or -e '.[jax]' / -e '.[torch]'"
+        )
+    source = "KERAS_BACKEND" if environ.get("KERAS_BACKEND") else "keras.json"
+    return f"{source} names the {named} backend, which is not installed here"

@@ -153,6 +153,7 @@ def _run(
             steps=fitted.steps,
             fit_samples_per_s=_fit_rate(fitted, len(data.train)),
             step_seconds=tuple(fitted.step_seconds) if timed else (),
+            step_losses=tuple(fitted.step_losses) if timed else (),
         ),
         speed=record,
         gradient_flow=gradient_summary(flow, recorder, fitted.train_seconds) if recorder else None,

@@ -181,9 +181,12 @@ class StepCount:
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Wall time of every training step.
+    """Wall time of every training step, and the loss of each step of the first epoch.
 
     Put it first in the callback list, so its end stamp is taken before other callbacks run.
+    The loss Keras hands a batch's end is the epoch's running mean; the timer keeps those means
+    (read anyway: they are what it waits on) and ``losses`` recovers each step's own loss from
+    them, which says whether a timing cell's loss fell over its few steps.
     """
 
     def __init__(self, warmup: int = WARMUP_STEPS) -> None:
@@ -191,6 +194,11 @@ class StepTimer(keras.callbacks.Callback):
         self.warmup = warmup
         self.begins: list[float] = []
         self.ends: list[float] = []
+        self.means: list[float] = []  # running mean loss after each call of the first epoch
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
         self.begins.append(time.perf_counter())
@@ -198,8 +206,18 @@ class StepTimer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None:
-            _sync(loss)
+            mean = float(np.asarray(_sync(loss)).reshape(-1)[0])
+            if self._epoch == 0:
+                self.means.append(mean)
         self.ends.append(time.perf_counter())
+
+    @property
+    def losses(self) -> np.ndarray:
+        """Each compiled call's own mean loss over the first epoch, from the running means:
+        ``k * m_k - (k - 1) * m_(k-1)`` (every call is the same number of steps)."""
+        means = np.asarray(self.means, dtype=np.float64)
+        k = np.arange(1, len(means) + 1)
+        return k * means - np.concatenate([[0.0], (k[:-1] * means[:-1])])
 
     @property
     def seconds(self) -> np.ndarray:

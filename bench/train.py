@@ -71,6 +71,7 @@ class FitResult:
     steps: int
     step_timing: dict  # ``speed.StepTimer.summary`` and the data-wait share
     step_seconds: list[float]  # every step's wall time
+    step_losses: list[float]  # every step's own loss in the first epoch (``StepTimer.losses``)
 
 
 def compile_model(
@@ -188,4 +189,5 @@ def fit(
         steps=watch._step,
         step_timing=step_timing,
         step_seconds=timer.seconds.tolist(),
+        step_losses=timer.losses.tolist(),
     )

@@ -29,6 +29,7 @@ DATASETS: dict[str, str] = {
     "synth-sentences": "datasets.synth_sentences",
     "fsdd-digits": "datasets.fsdd_digits",
     "librispeech": "datasets.librispeech",
+    "synth-lengths": "datasets.synth_lengths",
 }
 
 

@@ -20,6 +20,7 @@ HEADLINES: dict[str, tuple[str, ...]] = {
     "kws": ("accuracy", "qbe_map"),
     "asr": ("wer", "std_map"),
     "timing": (),
+    "timing-asr": (),
 }
 TASK_NAMES = {"kws": "Keyword spotting", "asr": "Speech recognition"}
 COLUMNS = [

@@ -40,6 +40,7 @@ TASK_SECTIONS: dict[str, Callable[[Context, str], Section | None]] = {
     "kws": kws.section,
     "asr": asr.section,
     "timing": lambda ctx, task: None,  # speed-only cells: shown in the speed section
+    "timing-asr": lambda ctx, task: None,
 }
 
 

@@ -116,6 +116,7 @@ class Timing:
     steps: int | None = None
     fit_samples_per_s: float | None = None
     step_seconds: tuple[float, ...] = ()  # every step, for cells that only time steps
+    step_losses: tuple[float, ...] = ()  # every step's own loss, for cells that only time steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,7 +284,7 @@ _NESTED = {
     "speed": Speed,
     "gradient_flow": GradientFlow,
 }
-_TUPLES = {"epoch_seconds", "step_seconds", "device_names"}
+_TUPLES = {"epoch_seconds", "step_seconds", "step_losses", "device_names"}
 
 
 def _build(cls: type, data: Mapping[str, Any]) -> Any:

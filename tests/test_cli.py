@@ -101,9 +101,9 @@ def test_data_make_prints_sizes_and_caches_the_corpus_in_resdepth_cache(
 
 # The names `bench list` must print: every suite file, and the tasks and datasets the README
 # names (golden lists: a registry that loses one fails here).
-TASKS = {"kws", "asr", "timing"}
+TASKS = {"kws", "asr", "timing", "timing-asr"}
 DATASETS = {"synth-words", "fsdd", "speech-commands", "synth-sentences", "fsdd-digits",
-            "librispeech"}  # fmt: skip
+            "librispeech", "synth-lengths"}  # fmt: skip
 
 
 def test_list_names_every_suite_task_dataset_and_preset(capsys):
@@ -177,3 +177,14 @@ def test_a_runs_dataset_folder_comes_from_resdepth_data_dir_name(tmp_path, monke
     data = runner._DataCache(str(tmp_path / "elsewhere"), tmp_path / "cache").get(s.cells()[0])
     assert data.info["data_dir"] == str(tree.resolve()) or data.info["data_dir"] == str(tree)
     assert data.train.transcripts == ("hello there", "good day")
+
+
+def test_experiment_runs_only_the_named_experiments_and_refuses_an_unknown_one(capsys):
+    assert cli.main(["run", "--suite", "gpu-check", "--experiment", "ctc", "--dry-run"]) == 0
+    listed = [ln.strip() for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
+    cells = [ln for ln in listed if not ln.startswith("experiment")]
+    assert len(cells) == 8 and all(c.startswith("timing-asr-ctc-quartznet-5x5-") for c in cells)
+    assert cli.main(["run", "--suite", "gpu-check", "--experiment", "kws", "asr"]) == 2
+    assert "--experiment asr: not in suite 'gpu-check'; its experiments: kws, ctc" in (
+        capsys.readouterr().err
+    )

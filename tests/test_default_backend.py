@@ -57,3 +57,30 @@ def test_the_command_line_runs_without_tensorflow_and_no_backend_named(tmp_path)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "suite smoke: 4 cells" in done.stdout
+
+
+def test_no_backend_at_all_or_a_named_missing_one_is_one_sentence_not_an_import_error(tmp_path):
+    nothing = lambda name: False  # noqa: E731
+    env = _env(tmp_path)
+    assert default_backend.choose(env, nothing) is None
+    assert default_backend.unavailable(env, nothing).startswith(
+        "no Keras backend is installed (TensorFlow, JAX or PyTorch)"
+    )
+    named = _env(tmp_path, KERAS_BACKEND="torch")
+    assert default_backend.unavailable(named, {"jax"}.__contains__) == (
+        "KERAS_BACKEND names the torch backend, which is not installed here"
+    )
+    assert default_backend.unavailable(named, {"torch"}.__contains__) is None
+    assert default_backend.unavailable(_env(tmp_path), {"tensorflow"}.__contains__) is None
+
+
+def test_the_command_line_names_a_missing_backend_and_exits_2(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "openvino", "KERAS_HOME": str(tmp_path)}
+    if default_backend.unavailable(env) is None:
+        pytest.skip("openvino is installed here")
+    done = subprocess.run([sys.executable, "-m", "bench", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: KERAS_BACKEND names the openvino backend, which is not installed here"
+    )

@@ -158,3 +158,20 @@ def test_xla_scope_turns_op_determinism_off_only_for_tensorflow_xla_and_restores
     with pytest.raises(RuntimeError), speed.xla_allowed(True):
         raise RuntimeError("a failing cell")
     assert tf_config.is_op_determinism_enabled()
+
+
+@pytest.mark.parametrize("per_call", [1, 2])
+def test_the_timer_recovers_each_steps_own_loss_from_keras_running_mean(per_call):
+    # Nothing trains (learning rate 0) and batch k's targets sit sqrt(k) from the zero
+    # prediction, so step k's own MSE is exactly k; Keras hands each batch's end the running
+    # mean (1, 1.5, 2, ...), which the timer must turn back into 1, 2, 3, ...; with two steps
+    # per compiled call, into each call's mean (1.5, 3.5, ...). The second epoch is not kept.
+    model = _functional([keras.layers.Dense(1, kernel_initializer="zeros")], (1,))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", steps_per_execution=per_call)
+    k = np.repeat(np.arange(1, 9, dtype="float32"), 4)
+    x, y = np.zeros((32, 1), "float32"), np.sqrt(k)[:, None]
+    timer = speed.StepTimer()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    model.fit(ds, epochs=2, callbacks=[timer], verbose=0, shuffle=False)
+    expected = np.arange(1, 9, dtype="float64").reshape(-1, per_call).mean(axis=1)
+    np.testing.assert_allclose(timer.losses, expected, rtol=1e-5)

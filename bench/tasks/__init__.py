@@ -16,6 +16,7 @@ TASKS: dict[str, str] = {
     "kws": "bench.tasks.kws",
     "asr": "bench.tasks.asr",
     "timing": "bench.tasks.timing",
+    "timing-asr": "bench.tasks.timing_asr",
 }
 
 
