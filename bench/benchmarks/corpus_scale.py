@@ -43,6 +43,8 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from datasets import synth_lengths  # noqa: E402  (the draws the synth-lengths corpus shares)
+
 CORE = (
     "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -168,8 +170,8 @@ def make_librispeech(root: Path, hours: float, workers: int) -> None:
     rng = np.random.default_rng(1)
     train = []
     while sum(train) < hours * 3600:
-        train.append(float(np.clip(rng.normal(12.7, 3.5), 1.5, 24.5)))
-    test = np.clip(rng.gamma(2.0, 3.7, 2_620), 1.3, 35.0)  # test-clean: mean ~7.4 s, 5.4 h
+        train.append(float(synth_lengths.train_seconds(rng)))
+    test = synth_lengths.test_seconds(rng, 2_620)  # test-clean: mean ~7.4 s, 5.4 h
     jobs = _subset(root, f"train-{hours:g}h", np.array(train), 1)
     jobs += _subset(root, "dev-clean", test, 2) + _subset(root, "test-clean", test, 3)
     chunks = [jobs[i : i + 200] for i in range(0, len(jobs), 200)]

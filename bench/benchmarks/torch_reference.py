@@ -1,0 +1,205 @@
+"""res8 training speed on every Keras backend beside a hand-written PyTorch loop on the same net.
+
+    python bench/benchmarks/torch_reference.py [--depths 3 6 12] [--rounds 2] [--batch 64]
+
+What a user would write instead of the suite: the res8 of ``models.res2d`` (log-mel front end on
+raw one-second clips, 3x3 stem, average pool (4, 3), ``depth`` post-activation residual blocks
+of two 3x3 convolutions with ReLU and affine-free batch norm, skip before the second norm,
+global pool, dense) as a ``torch.nn.Module``, AdamW and cross-entropy in a plain loop, eager and
+``torch.compile``d. Its front end is ``torch.stft`` and a mel matrix of the same shape as
+``keras.layers.MelSpectrogram``'s (weights not identical: the speed, not the numbers, is
+compared). Keras trains the suite's own ``models.build("res8", ...)`` with
+``train_on_batch`` (its compiled step; XLA on JAX, TensorFlow's graph on a CPU, eager PyTorch).
+
+Every measurement is a fresh child process (``one IMPL DEPTH``): import, build, compile, then
+``WARMUP`` steps dropped and the median of ``STEPS`` timed steps on one fixed batch, each step
+synchronised by reading its loss. Rounds interleave implementations and depths, so a machine
+that slows down slows all of them; the table gives each one's median over rounds and the
+ratio of the best Keras backend to compiled PyTorch. Thread pools are each framework's default
+(one thread per core). Nothing else should run meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+IMPLS = ("keras-tensorflow", "keras-jax", "keras-torch", "torch-eager", "torch-compile")
+WARMUP, STEPS = 3, 15
+CLASSES, SAMPLES = 12, 16_000
+
+
+def _batch(batch: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((batch, SAMPLES))).astype("float32")
+    return x, rng.integers(0, CLASSES, batch).astype("int64")
+
+
+def _time(step) -> float:
+    """Median seconds of one step after the warm-up; ``step()`` returns after the device."""
+    for _ in range(WARMUP):
+        step()
+    seconds = []
+    for _ in range(STEPS):
+        t0 = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds)
+
+
+def keras_step(depth: int, batch: int):
+    import keras
+
+    import models
+
+    x, y = _batch(batch)
+    model = models.build("res8", num_classes=CLASSES, depth=depth, residual=True)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return lambda: model.train_on_batch(x, y)  # returns the loss as numpy: synchronised
+
+
+def torch_net(depth: int, channels: int = 45, n_mels: int = 40):
+    """res8 (``models.res2d``'s layer sequence) as a plain ``torch.nn.Module``."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    def mel_matrix(fft: int = 512) -> torch.Tensor:
+        hz = np.linspace(0, SAMPLES / 2, fft // 2 + 1)
+        mel = 2595 * np.log10(1 + hz / 700)
+        edges = np.linspace(mel[1], mel[-1], n_mels + 2)
+        lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+        tri = np.maximum(0, np.minimum((mel - lo) / (mid - lo), (hi - mel) / (hi - mid)))
+        return torch.tensor(tri.T, dtype=torch.float32)  # [bins, mels]
+
+    class Res8(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("window", torch.hann_window(480))
+            self.register_buffer("mel", mel_matrix())
+            self.stem = nn.Conv2d(1, channels, 3, padding=1, bias=False)
+            self.pool = nn.AvgPool2d((4, 3))
+            conv = lambda: nn.Conv2d(channels, channels, 3, padding=1, bias=False)  # noqa: E731
+            norm = lambda: nn.BatchNorm2d(channels, affine=False)  # noqa: E731
+            self.convs = nn.ModuleList(conv() for _ in range(2 * depth))
+            self.norms = nn.ModuleList(norm() for _ in range(2 * depth))
+            self.head = nn.Linear(channels, CLASSES)
+
+        def forward(self, audio):
+            spec = torch.stft(audio, 512, hop_length=160, win_length=480, window=self.window,
+                              return_complex=True).abs().pow(2)  # fmt: skip
+            feats = torch.log10(torch.clamp(spec.transpose(1, 2) @ self.mel, min=1e-10))
+            x = torch.relu(self.stem((10 * feats / 40 + 1).unsqueeze(1)))
+            x = skip = self.pool(x)
+            for i in range(depth):
+                y = self.norms[2 * i](torch.relu(self.convs[2 * i](x)))
+                skip = torch.relu(self.convs[2 * i + 1](y)) + skip
+                x = self.norms[2 * i + 1](skip)
+            return self.head(x.mean(dim=(2, 3)))
+
+    return Res8()
+
+
+def torch_step(depth: int, batch: int, compiled: bool):
+    import torch
+
+    x, y = (torch.from_numpy(a) for a in _batch(batch))
+    net = torch_net(depth)
+    model = torch.compile(net) if compiled else net
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()  # synchronised
+
+    return step
+
+
+def one(impl: str, depth: int, batch: int) -> dict:
+    t0 = time.perf_counter()
+    if impl.startswith("keras-"):
+        step = keras_step(depth, batch)
+    else:
+        step = torch_step(depth, batch, compiled=impl == "torch-compile")
+    first = time.perf_counter()
+    step()  # the first step: trace and compile
+    setup = time.perf_counter() - first
+    median = _time(step)
+    return {"impl": impl, "depth": depth, "batch": batch, "samples_per_s": batch / median,
+            "first_step_s": setup, "build_s": first - t0}  # fmt: skip
+
+
+def _child(impl: str, depth: int, batch: int) -> dict:
+    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if impl.startswith("keras-"):
+        env["KERAS_BACKEND"] = impl.removeprefix("keras-")
+    else:
+        env["KERAS_BACKEND"] = "torch"  # nothing of Keras runs; keeps TensorFlow unimported
+    done = subprocess.run(
+        [sys.executable, __file__, "one", impl, str(depth), "--batch", str(batch)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"impl": impl, "depth": depth, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd")
+    single = sub.add_parser("one", help="one measurement in this process (JSON on stdout)")
+    single.add_argument("impl", choices=IMPLS)
+    single.add_argument("depth", type=int)
+    single.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--depths", type=int, nargs="+", default=[3, 6, 12])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    parser.add_argument("--out", type=Path, help="JSON file for every measurement")
+    args = parser.parse_args(argv)
+    if args.cmd == "one":
+        print(json.dumps(one(args.impl, args.depth, args.batch)))
+        return 0
+    rows = []
+    for r in range(args.rounds):
+        for depth in args.depths:
+            order = args.impls if r % 2 == 0 else args.impls[::-1]  # alternate who goes first
+            for impl in order:
+                row = {"round": r, **_child(impl, depth, args.batch)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+    print(f"\nres8 training samples/s, batch {args.batch}, median of {args.rounds} round(s):")
+    print("depth  " + "  ".join(f"{i:>16}" for i in args.impls) + "  best keras / compiled")
+    for depth in args.depths:
+        med = {}
+        for impl in args.impls:
+            rates = [x["samples_per_s"] for x in rows if x["impl"] == impl
+                     and x["depth"] == depth and "samples_per_s" in x]  # fmt: skip
+            med[impl] = statistics.median(rates) if rates else float("nan")
+        best = max((v, k) for k, v in med.items() if k.startswith("keras-"))
+        ratio = best[0] / med.get("torch-compile", float("nan"))
+        print(f"{depth:>5}  " + "  ".join(f"{med[i]:>16.1f}" for i in args.impls)
+              + f"  {ratio:.2f}x ({best[1]})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
