@@ -524,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--profile",
         help="override every experiment's corpus size profile (generated corpora only: "
-        "synth-words and synth-sentences tiny/small/default, synth-lengths tiny/librispeech)",
+        "synth-words tiny/default, synth-sentences tiny/small/default, synth-lengths "
+        "tiny/librispeech)",
     )
     run.add_argument(
         "--assume-peak-tflops",
