@@ -230,7 +230,11 @@ def _scope(placement: Placement):
             keras.distribution.set_distribution(before)
         return
     if placement.count > 1:
-        raise Unavailable(f"replicas > 1 is not supported on the {backend} backend")
+        raise Unavailable(
+            f"replicas > 1 is not supported on the {backend} backend: Keras 3's data "
+            "parallelism (keras.distribution) is JAX's, and TensorFlow has MirroredStrategy; "
+            "run this cell with --backend jax or tensorflow"
+        )
     yield
 
 

@@ -39,7 +39,7 @@ def evaluate_saved(
         )
     if not sidecar.is_file():
         raise FileNotFoundError(f"model sidecar not found: {sidecar} (saved beside every model)")
-    meta = store.read_json(sidecar)
+    meta = _read_sidecar(sidecar)
     task = tasks.get(meta["cell"]["task"])
     module = datasets.get(dataset)
     if module.KIND != task.DATA_KIND:
@@ -61,6 +61,26 @@ def evaluate_saved(
         "options": options,
         "skipped": data.skipped.summary(),
     }
+
+
+def _read_sidecar(path: Path) -> dict:
+    """A model's sidecar (``bench.runner._save_model``): its labels and the cell's identity,
+    checked for the fields evaluation reads, so another JSON file there is refused by name."""
+    meta = store.read_json(path)
+    cell = meta.get("cell") if isinstance(meta, dict) else None
+    labels = meta.get("labels", []) if isinstance(meta, dict) else None
+    fields = {"task": str, "preset": str, "depth": int}
+    if (
+        not isinstance(cell, dict)
+        or any(not isinstance(cell.get(k), t) or cell.get(k) is True for k, t in fields.items())
+        or not isinstance(labels, list)
+        or not all(isinstance(label, str) for label in labels)
+    ):
+        raise UserError(
+            f"{path} is not a model sidecar written by bench run (a JSON object with 'labels', "
+            "a list of names, and 'cell', holding its task, preset and depth)"
+        )
+    return meta
 
 
 def _load_model(path: Path):

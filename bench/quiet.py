@@ -24,8 +24,9 @@ NOISE = re.compile(r"^(?:[IWE]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages bef
 
 
 @contextlib.contextmanager
-def filtered_stderr():
-    """Send fd 2 to a temporary file; on exit replay its lines that are not C++ log noise."""
+def filtered_stderr(noise: re.Pattern = NOISE):
+    """Send fd 2 to a temporary file; on exit replay its lines that ``noise`` does not match
+    (by default C++ log noise)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
@@ -40,7 +41,7 @@ def filtered_stderr():
             kept = [
                 line
                 for line in tmp.read().decode(errors="replace").splitlines()
-                if not NOISE.match(line)
+                if not noise.match(line)
             ]
             if kept:
                 print("\n".join(kept), file=sys.stderr)

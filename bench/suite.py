@@ -283,11 +283,28 @@ def _check_init_from(suite: Suite, source: str) -> None:
         done.add(cell.id)
 
 
+def from_json(path: Path) -> Suite:
+    """A run directory's ``suite.json`` (``Suite.to_json``) read back; anything else is refused
+    naming the file, since a resumed run, a worker and a report all trust it."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON: {err}") from err
+    try:
+        return Suite.from_dict(data)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from err
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise UserError(
+            f"{path}: not a suite.json written by bench run ({type(err).__name__}: {err})"
+        ) from err
+
+
 def load(name_or_path: str | Path) -> Suite:
     """Load and validate a suite by name or path (a TOML file, or a run's ``suite.json``)."""
     path = resolve(name_or_path)
     if path.suffix == ".json":
-        return Suite.from_dict(json.loads(path.read_text()))
+        return from_json(path)
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:

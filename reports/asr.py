@@ -14,10 +14,11 @@ ERROR_KINDS = ("substitutions", "deletions", "insertions")
 
 def greedy_vs_beam(ctx: Context, task: str) -> Table | None:
     """Test WER and CER of every ok cell: greedy, beam search and lexicon + n-gram side by side."""
-    rows = []
+    rows, skipped = [], set()
     for r in ctx.task_results(task):
         if not r.ok or "wer" not in r.metrics:
             continue
+        skipped.add((r.evaluation.get("lm_decoder") or {}).get("skipped"))
         errors = r.evaluation.get("errors")  # task-specific: see bench.tasks.asr.evaluate
         counts = "–" if errors is None else " / ".join(str(errors[k]) for k in ERROR_KINDS)
         rows.append(
@@ -46,9 +47,11 @@ def greedy_vs_beam(ctx: Context, task: str) -> Table | None:
         ],
         rows,
         "Corpus-level test error rates (jiwer). Greedy and beam search use the acoustic model "
-        "alone; lexicon+LM is a beam search that only spells words of the training transcripts "
-        "and adds a word n-gram counted on them (never on test text). Look for: how much of the "
-        "greedy WER is spelling the lexicon repairs, and whether depth still matters after it.",
+        "alone; lexicon+LM is flashlight-text's lexicon beam search, which only spells words of "
+        "the training transcripts and adds a word n-gram counted on them (never on test text). "
+        "Look for: how much of the greedy WER is spelling the lexicon repairs, and whether depth "
+        "still matters after it."
+        + "".join(f" Lexicon+LM left out (–): {why}." for why in sorted(skipped - {None})),
         numeric=[False, False, True, True, True, True, True, True, True, False],
     )
 

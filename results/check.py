@@ -155,6 +155,8 @@ def make_baseline(run_dir: Path, tolerances: dict[str, Tolerance] | None = None)
         raise UserError(f"{run_dir} has no finished cell to make a baseline from")
     suite_path = run_dir / "suite.json"
     suite = store.read_json(suite_path) if suite_path.exists() else {}
+    if not isinstance(suite, dict) or not isinstance(suite.get("name", ""), str):
+        raise UserError(f"{suite_path}: not a suite.json written by bench run")
     cells, used = {}, {}
     for r in results:
         entry: dict = {

@@ -216,3 +216,15 @@ def test_device_peaks_are_each_cells_own_on_jax_and_torch(monkeypatch):
     cell.start()
     allocated["peak"] = max(allocated["peak"], 1200)
     assert cell.peak() == 1200
+
+
+def test_replicas_on_pytorch_are_refused_by_name(monkeypatch):
+    """Keras 3 has no PyTorch data parallelism: a replicas > 1 cell there is Unavailable (the
+    runner records it skipped) with a reason naming the backends that have it."""
+    monkeypatch.setattr(devices, "_backend", lambda: "torch")
+    two = devices.Placement("cpu", ("/device:CPU:0", "/device:CPU:1"))
+    refused = pytest.raises(devices.Unavailable, match="torch backend.*--backend jax or tensorflow")
+    with refused, devices.running(two):
+        pass
+    with devices.running(devices.Placement("cpu", ("/device:CPU:0",))):
+        pass  # one device is fine

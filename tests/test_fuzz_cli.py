@@ -1,7 +1,8 @@
 """Generated bad input never ends in a traceback: suites with one key given a value of the wrong
-type or range, unknown or repeated values, and JSON files of the wrong kind where a baseline or
-a results file is expected. ``python -m bench`` answers each with exit 2 and one ``error:`` line
-(or accepts it: exit 0), never an internal error (exit 1) or an exception (hypothesis)."""
+type or range, unknown or repeated values, and JSON files of the wrong kind where a baseline, a
+results file, a run's ``suite.json`` or a saved model's sidecar is expected. ``python -m bench``
+answers each with exit 2 and one ``error:`` line (or accepts it: exit 0), never an internal error
+(exit 1) or an exception (hypothesis)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import io
 import json
 import math
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_check import cell as checked_cell
 
 from bench import cli
+from results import store
 
 BASE = {
     "name": "fuzz",
@@ -180,6 +184,43 @@ def test_json_of_the_wrong_kind_exits_2_naming_the_file(baseline, cell):
     _assert_clean(code, err, f"baseline={baseline!r} cell={cell!r}")
     if code == 2:
         assert "base.json" in err or "x.json" in err or "run" in err, err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(json_values)
+def test_a_suite_json_of_the_wrong_kind_exits_2_naming_it(suite):
+    """A run's ``suite.json`` that is not a suite: read as a suite (``--suite RUN/suite.json``),
+    by a resumed run of another suite, and by ``bench baseline`` of that run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        (run / "cells").mkdir(parents=True)
+        store.write_result(run, checked_cell("a-d1-res"))
+        (run / "suite.json").write_text(json.dumps(suite))
+        for argv in (
+            ["run", "--suite", str(run / "suite.json"), "--dry-run"],
+            ["run", "--suite", "smoke", "--out", str(run), "--experiment", "nowhere"],
+            ["baseline", str(run), "--out", f"{tmp}/base.json"],
+        ):
+            code, err = _main(argv)
+            _assert_clean(code, err, f"{argv}: suite.json={suite!r}")
+            if code == 2 and argv[0] == "run" and argv[2] != "smoke":
+                assert "suite.json" in err, err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(json_values)
+def test_a_model_sidecar_of_the_wrong_kind_exits_2_naming_it(meta):
+    """``bench eval`` of a model whose sidecar (``<cell>.json`` beside ``<cell>.keras``) is not
+    one: refused by name before the model or the corpus loads."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "cell.keras"
+        with zipfile.ZipFile(model, "w") as archive:
+            archive.writestr("config.json", "{}")
+        model.with_suffix(".json").write_text(json.dumps(meta))
+        code, err = _main(["eval", str(model), "--dataset", "synth-words", "--cache-dir", tmp])
+    _assert_clean(code, err, f"sidecar={meta!r}")
+    if code == 2:
+        assert "cell.json" in err or "cell.keras" in err, err
 
 
 @pytest.mark.parametrize(

@@ -199,3 +199,13 @@ def test_the_checker_catches_a_leaking_decoder(data, monkeypatch):
     assert problems[3].startswith("n-gram counts differ from the training text's")
     result = asr.scores(perfect_net, data, "test", frames=frames, beam_width=0, terms=False)
     assert result.metrics["wer_lm"].value == 0.0
+
+
+def test_without_flashlight_text_the_lexicon_rates_are_left_out_by_name(data, monkeypatch):
+    """Where flashlight-text has no wheel (CPython 3.13), the task records no ``wer_lm`` and
+    says why in the cell's evaluation, instead of failing the cell."""
+    monkeypatch.setattr(lexicon, "available", lambda: "no flashlight-text wheel for this Python")
+    result = asr.scores(perfect_net, data, "test", frames=frames, beam_width=0, terms=False)
+    assert "wer_lm" not in result.metrics and "cer_lm" not in result.metrics
+    assert result.details["lm_decoder"] == {"skipped": "no flashlight-text wheel for this Python"}
+    assert result.metrics["wer"].value == 0.0

@@ -81,6 +81,27 @@ def test_dp_equals_brute_force_on_random_posteriors(term, bounded):
         assert got[u] == pytest.approx(want, abs=1e-9)
 
 
+@pytest.mark.parametrize("bounded", [True, False])
+@pytest.mark.parametrize("chunk", [1, 2, 64])
+def test_terms_scored_side_by_side_equal_brute_force_each(chunk, bounded):
+    """Several terms in one program (laid end to end, ``chunk`` at a time) over utterances of
+    unsorted lengths, an empty one included: each term's column is its own brute-force best, so
+    no state leaks into the next term and an ended utterance stops where it ended."""
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((4, 6, C)) * 2
+    for k in (BLANK, ALPHABET.index(" "), ALPHABET.index("a"), ALPHABET.index("b")):
+        logits[:, :, k] += 3
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    lengths = np.array([3, 6, 0, 5])
+    terms = ["ab", "b", "aa", "ba", "a"]
+    got = td.keyword_scores(lp, lengths, terms, BLANK, bounded, chunk=chunk)
+    assert got.shape == (4, len(terms))
+    for j, term in enumerate(terms):
+        for u in range(4):
+            want = brute_force(lp[u, : lengths[u]], term, bounded) if lengths[u] else -math.inf
+            assert got[u, j] == pytest.approx(want, abs=1e-9), (term, u)
+
+
 def test_term_clearly_present_scores_above_absent_and_inside_a_word():
     lp, n = batch("the cat is", "the cut is", "_cat_", "my concat_", "the cats_")
     scores = td.keyword_scores(lp, n, "cat", BLANK)

@@ -1,45 +1,59 @@
-"""Lexicon-constrained CTC prefix beam search with a word n-gram language model.
+"""Lexicon-constrained CTC beam search with a word n-gram language model, on flashlight-text.
 
 The standard way to turn a character CTC model into a word recognizer: the beam keeps only
-prefixes whose words are in a lexicon (a partial word must be the start of a lexicon word; a
-space or the end may only close a whole word), and every word it closes adds
-``alpha * log P(word | previous words) + beta``. The acoustic part of a hypothesis is its exact
-CTC prefix probability (blank and non-blank endings tracked apart, repeats collapsed), so with
-an unbounded beam the decoder finds the exact best of ``log p_ctc(text) + alpha * log P_lm(text)
-+ beta * words`` over all lexicon texts (tests/test_lexicon.py checks this against brute force).
+prefixes whose words are in a lexicon, and every word it closes adds ``alpha * ln P(word |
+previous words) + beta``. The search is flashlight-text's ``LexiconDecoder`` (C++, the decoder
+behind wav2letter and torchaudio's ``ctc_decoder``). It scores a text by its best frame path
+(Viterbi) plus the LM part, and recombines hypotheses in the same state (n-gram context, trie
+node, last token) by ``max``, which loses nothing: with an unbounded beam it finds the exact
+optimum (tests/test_lexicon.py checks this against brute force). The n-gram is ``NgramLM``,
+counted here, written as an ARPA file and read by the KenLM that flashlight-text bundles; the
+ARPA form is exact (interpolated absolute discounting is a backoff model whose backoff weight is
+the interpolation weight), which tests/test_lexicon.py checks against ``NgramLM.logp``.
 
-Spaces only separate words: leading, trailing and repeated spaces fold into one, as in
-``ctc.to_text``. Lexicon and n-gram counts must come from the *training* transcripts only, so a
+Every lexicon spelling ends in a space, so a space (or the end of the utterance, fed to the
+search as one more frame that is surely a space) closes each word, and an unfinished word is
+never output; the space is also the search's silence token, so leading, trailing and repeated
+spaces cost nothing, as in ``ctc.to_text``. Characters below ``Decoder.prune`` in a frame are
+not tried there. Lexicon and n-gram counts must come from the *training* transcripts only, so a
 test score with this decoder stays a held-out figure; the task reports it beside the
 acoustic-only greedy and beam-search rates, never instead of them.
+
+flashlight-text has wheels for CPython 3.11 and 3.12 (Linux x86_64 and aarch64; 3.11 also macOS
+and Windows); where it is not installed, ``available()`` says why and the task leaves the
+lexicon rates out, by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import math
+import re
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-BOS, EOS = "<s>", "</s>"
-_NEG = -math.inf
+from bench import quiet
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+LN10 = math.log(10.0)
+IMPOSSIBLE = -1e30  # a log-probability no hypothesis survives
+# KenLM's loading chatter on fd 2 (dropped; anything else it prints is replayed).
+KENLM_NOISE = re.compile(
+    r"^(?:Loading the LM will be faster|Reading |-+5-+10-+|\*+$|The ARPA file is missing)"
+)
 
 
-def _logadd(a: float, b: float) -> float:
-    if a == _NEG:
-        return b
-    if b == _NEG:
-        return a
-    hi, lo = (a, b) if a > b else (b, a)
-    return hi + math.log1p(math.exp(lo - hi))
-
-
-def _score(state: list[float]) -> float:
-    """Beam ranking: CTC prefix log-probability plus the LM part so far."""
-    return _logadd(state[0], state[1]) + state[2]
+def available() -> str | None:
+    """None when flashlight-text (with its KenLM) imports; else the sentence saying why not."""
+    try:
+        import flashlight.lib.text.decoder.kenlm  # noqa: F401
+    except ImportError as err:
+        return f"the lexicon decoder needs flashlight-text (pip install flashlight-text): {err}"
+    return None
 
 
 class NgramLM:
@@ -48,7 +62,8 @@ class NgramLM:
     ``P(w | h) = max(c(h, w) - d, 0) / c(h) + d * N1+(h) / c(h) * P(w | h minus its oldest
     word)``, down to an add-one unigram over the lexicon plus ``</s>``, so every lexicon word
     follows every history with some probability; an unseen history backs off entirely. Each
-    sentence is padded with ``order - 1`` ``<s>`` and one ``</s>``.
+    sentence is padded with one ``<s>`` and one ``</s>``, as SRILM and KenLM do, so the first
+    word's history is ``(<s>,)`` at any order.
     """
 
     def __init__(self, sentences: Iterable[str], order: int = 2, discount: float = 0.75):
@@ -60,8 +75,8 @@ class NgramLM:
         unigrams: Counter[str] = Counter()
         self._ngrams: Counter[tuple[str, ...]] = Counter()  # (history..., word), every order
         for sentence in sentences:
-            chain = [BOS] * (order - 1) + sentence.split() + [EOS]
-            unigrams.update(chain[order - 1 :])
+            chain = [BOS, *sentence.split(), EOS]
+            unigrams.update(chain[1:])
             for k in range(2, order + 1):
                 grams = (tuple(chain[i : i + k]) for i in range(len(chain) - k + 1))
                 self._ngrams.update(g for g in grams if g[-1] != BOS)  # <s> is never predicted
@@ -79,10 +94,10 @@ class NgramLM:
         self._cache: dict[tuple[str, ...], float] = {}
 
     def context(self, words: Sequence[str]) -> tuple[str, ...]:
-        """The history the next word is scored on: the last ``order - 1`` words, ``<s>``-padded."""
+        """The history the next word is scored on: the last ``order - 1`` of ``<s>`` + words."""
         if self.order == 1:
             return ()
-        return ((BOS,) * (self.order - 1) + tuple(words))[-(self.order - 1) :]
+        return (BOS, *words)[-(self.order - 1) :]
 
     def _p(self, history: tuple[str, ...], word: str) -> float:
         if not history:
@@ -110,19 +125,47 @@ class NgramLM:
         words = text.split()
         return sum(self.logp(self.context(words[:i]), w) for i, w in enumerate([*words, EOS]))
 
+    def arpa(self) -> str:
+        """The model in ARPA backoff form (log10), exactly: every seen n-gram with its
+        interpolated probability, every seen history with ``log10`` of its interpolation weight
+        ``d * N1+(h) / c(h)`` as backoff (an unseen continuation gets exactly that times the
+        lower order); ``<s>`` and ``<unk>`` are never predicted (-99). A unigram model gets an
+        empty bigram section, since KenLM reads bigrams and up."""
+        grams: dict[int, list[str]] = {1: [], 2: []}
+
+        def backoff(gram: tuple[str, ...]) -> str:
+            n = self._history.get(gram, 0)
+            if not n or len(gram) == self.order:
+                return ""
+            return f"\t{math.log10(self.discount * self._followers[gram] / n):.9g}"
+
+        for word in sorted(self._unigram):
+            grams[1].append(f"{math.log10(self._unigram[word]):.9g}\t{word}{backoff((word,))}")
+        grams[1].append(f"-99\t{BOS}{backoff((BOS,))}")
+        grams[1].append(f"-99\t{UNK}")
+        for gram in sorted(self._ngrams, key=lambda g: (len(g), g)):
+            p = math.log10(self._p(gram[:-1], gram[-1]))
+            grams.setdefault(len(gram), []).append(f"{p:.9g}\t{' '.join(gram)}{backoff(gram)}")
+        lines = ["\\data\\", *(f"ngram {k}={len(v)}" for k, v in grams.items()), ""]
+        for k, rows in grams.items():
+            lines += [f"\\{k}-grams:", *rows, ""]
+        return "\n".join([*lines, "\\end\\", ""])
+
 
 @dataclasses.dataclass(frozen=True)
 class Decoder:
     """Settings of the lexicon decoder.
 
     Attributes:
-        beam_width: prefixes kept after every frame.
+        beam_width: hypotheses kept after every frame.
         lm_order: n-gram order of the language model a caller builds for this decoder (2: bigram).
-        alpha: weight of the n-gram log-probability.
+        alpha: weight of the n-gram's natural-log probability.
         beta: bonus per word (offsets the LM's bias towards short outputs).
         threshold: hypotheses scoring more than this below the frame's best are dropped
             (saves time at a wide beam; ``inf`` keeps the whole beam).
-        prune: characters whose frame log-posterior is below this are not tried in that frame.
+        prune: characters whose frame log-posterior is below this are not tried in that frame
+            (the blank always is); with ``beta`` it keeps the search from buying a word bonus
+            with letters the model all but ruled out.
     """
 
     beam_width: int = 32
@@ -143,6 +186,88 @@ class Decoder:
             raise ValueError(f"Decoder.threshold must be > 0. Received: {self.threshold}")
 
 
+class Search:
+    """flashlight-text's lexicon decoder over ``lm`` for one alphabet, built once per split.
+
+    ``alphabet[i]`` is output ``i`` of the frame log-posteriors, ``blank`` the CTC blank's index;
+    the space is the silence token. Every lexicon word of ``lm`` is spelt by its characters.
+    """
+
+    def __init__(self, lm: NgramLM, alphabet: Sequence[str], blank: int, decoder: Decoder):
+        from flashlight.lib.text.decoder import (
+            CriterionType,
+            LexiconDecoder,
+            LexiconDecoderOptions,
+            SmearingMode,
+            Trie,
+        )
+        from flashlight.lib.text.decoder.kenlm import KenLM
+        from flashlight.lib.text.dictionary import Dictionary
+
+        self.classes = max(len(alphabet), blank + 1)
+        self.blank, self.prune = blank, decoder.prune
+        tokens = {ch: i for i, ch in enumerate(alphabet)}
+        if " " not in tokens:
+            raise ValueError("lexicon.Search: the alphabet needs a space (the word separator)")
+        self.words = Dictionary()
+        for word in [UNK, *sorted(lm.words)]:
+            self.words.add_entry(word)
+        with tempfile.TemporaryDirectory(prefix="resdepth-lm-") as tmp:
+            path = Path(tmp) / f"train-{lm.order}gram.arpa"
+            path.write_text(lm.arpa())
+            with quiet.filtered_stderr(KENLM_NOISE):
+                self._lm = KenLM(str(path), self.words)
+        self._space = tokens[" "]
+        trie = Trie(self.classes, self._space)
+        start = self._lm.start(False)
+        for word in sorted(lm.words):
+            index = self.words.get_index(word)
+            spelling = [tokens[ch] for ch in word] + [tokens[" "]]  # a space closes a word
+            trie.insert(spelling, index, self._lm.score(start, index)[1])
+        trie.smear(SmearingMode.MAX)  # each trie node's best word: the search's LM look-ahead
+        options = LexiconDecoderOptions(
+            beam_size=decoder.beam_width,
+            beam_size_token=self.classes,
+            beam_threshold=decoder.threshold if math.isfinite(decoder.threshold) else 1e30,
+            lm_weight=decoder.alpha * LN10,  # KenLM scores are log10; alpha weighs ln P
+            word_score=decoder.beta,
+            unk_score=-math.inf,
+            sil_score=0.0,
+            log_add=False,  # max: recombining different word histories by a sum would not be exact
+            criterion_type=CriterionType.CTC,
+        )
+        self._trie = trie  # the decoder keeps a reference, but keep ours alive with it
+        self._decoder = LexiconDecoder(
+            options, trie, self._lm, tokens[" "], blank, self.words.get_index(UNK), [], False
+        )
+
+    def __call__(self, logp: np.ndarray) -> tuple[str, float]:
+        """Best lexicon text of one utterance's ``[frames, classes]`` log-posteriors and its
+        score ``log p(best path) + alpha * ln P_lm + beta * words``; ``("", -inf)`` on no frames."""
+        emissions = np.ascontiguousarray(logp, dtype=np.float32)
+        if emissions.ndim != 2 or emissions.shape[1] != self.classes:
+            raise ValueError(
+                f"lexicon.Search: expected [frames, {self.classes}] log-posteriors. "
+                f"Received shape {emissions.shape}"
+            )
+        if not len(emissions):
+            return "", -math.inf
+        letters = np.arange(self.classes) != self.blank
+        emissions[:, letters] = np.where(
+            emissions[:, letters] < self.prune, IMPOSSIBLE, emissions[:, letters]
+        )
+        # The end closes a word too: one more frame that is surely a space (log 1 = 0).
+        end = np.full((1, self.classes), IMPOSSIBLE, np.float32)
+        end[0, self._space] = 0.0
+        emissions = np.concatenate([emissions, end])
+        results = self._decoder.decode(emissions.ctypes.data, *emissions.shape)
+        if not results:
+            return "", -math.inf
+        best = results[0]
+        text = " ".join(self.words.get_entry(w) for w in best.words if w >= 0)
+        return text, float(best.score)
+
+
 def decode(
     logp: np.ndarray,
     lm: NgramLM,
@@ -150,71 +275,8 @@ def decode(
     blank: int,
     decoder: Decoder = Decoder(),
 ) -> tuple[str, float]:
-    """Best lexicon text of one utterance's frame log-posteriors ``[frames, classes]``.
-
-    Returns ``(text, score)`` with ``score = log p_ctc(text) + alpha * log P_lm(text) + beta *
-    words``; ``("", -inf)`` when no hypothesis in the beam ends on a whole word.
-    """
-    alpha, beta = decoder.alpha, decoder.beta
-    # A hypothesis: (closed words, partial word) -> [log p ending in blank, in non-blank, LM part]
-    beams: dict[tuple[tuple[str, ...], str], list[float]] = {((), ""): [0.0, _NEG, 0.0]}
-    frames = np.asarray(logp, dtype=np.float64)
-    chars = [(c, alphabet[c]) for c in range(len(alphabet)) if c != blank]
-    for lp in frames:
-        tried = [(c, ch, float(lp[c])) for c, ch in chars if lp[c] >= decoder.prune]
-        p_blank = float(lp[blank])
-        nxt: dict[tuple[tuple[str, ...], str], list[float]] = {}
-
-        def add(key, pb, pnb, lm_part, nxt=nxt):
-            cur = nxt.get(key)
-            if cur is None:
-                nxt[key] = [pb, pnb, lm_part]
-            else:
-                cur[0], cur[1] = _logadd(cur[0], pb), _logadd(cur[1], pnb)
-
-        for key, (pb, pnb, lm_part) in beams.items():
-            words, partial = key
-            total = _logadd(pb, pnb)
-            add(key, total + p_blank, _NEG, lm_part)
-            last = partial[-1] if partial else " "
-            for _, ch, p in tried:
-                if ch == " ":
-                    if not partial:  # a repeated or leading separator folds into this prefix
-                        add(key, _NEG, total + p, lm_part)
-                    elif partial in lm.words:
-                        bonus = alpha * lm.logp(lm.context(words), partial) + beta
-                        add((words + (partial,), ""), _NEG, total + p, lm_part + bonus)
-                    continue
-                grown = partial + ch
-                if ch == last:  # a repeat collapses; the same letter again needs a blank between
-                    add(key, _NEG, pnb + p, lm_part)
-                    if grown in lm.prefixes:
-                        add((words, grown), _NEG, pb + p, lm_part)
-                elif grown in lm.prefixes:
-                    add((words, grown), _NEG, total + p, lm_part)
-        # nlargest is sorted(..., reverse=True)[:n], stable: ties keep the (deterministic) order
-        ranked = heapq.nlargest(decoder.beam_width, nxt.items(), key=lambda kv: _score(kv[1]))
-        floor = _score(ranked[0][1]) - decoder.threshold
-        beams = {key: state for key, state in ranked if _score(state) >= floor}
-    # "w" and "w " are different prefixes but the same text: sum their acoustics at the end
-    finals: dict[str, list[float]] = {}
-    for (words, partial), (pb, pnb, lm_part) in beams.items():
-        if partial:
-            if partial not in lm.words:
-                continue  # an unfinished word is never output
-            lm_part += alpha * lm.logp(lm.context(words), partial) + beta
-            words = words + (partial,)
-        lm_part += alpha * lm.logp(lm.context(words), EOS)
-        text = " ".join(words)
-        acoustic = _logadd(pb, pnb)
-        if text in finals:
-            finals[text][0] = _logadd(finals[text][0], acoustic)
-        else:
-            finals[text] = [acoustic, lm_part]
-    if not finals:
-        return "", _NEG
-    text = max(sorted(finals), key=lambda t: finals[t][0] + finals[t][1])
-    return text, finals[text][0] + finals[text][1]
+    """Best lexicon text of one utterance's frame log-posteriors ``[frames, classes]``."""
+    return Search(lm, alphabet, blank, decoder)(logp)
 
 
 def decode_batch(
@@ -226,6 +288,5 @@ def decode_batch(
     decoder: Decoder = Decoder(),
 ) -> list[str]:
     """``decode`` for each row of padded log-posteriors ``[n, frames, classes]`` (true lengths)."""
-    return [
-        decode(logp[i, : int(n)], lm, alphabet, blank, decoder)[0] for i, n in enumerate(lengths)
-    ]
+    search = Search(lm, alphabet, blank, decoder)
+    return [search(logp[i, : int(n)])[0] for i, n in enumerate(lengths)]

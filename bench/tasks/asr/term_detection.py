@@ -33,6 +33,7 @@ from datasets.base import ALPHABET, encode
 SPACE = ALPHABET.index(" ")
 MAX_TERMS = 1000  # most frequent training words, so a large vocabulary stays affordable
 HARDEST = 5
+CHUNK = 64  # terms scored side by side (memory: utterances x states x 8 bytes)
 NEG = -np.inf
 
 
@@ -56,51 +57,93 @@ def _pattern(term: str, bounded: bool) -> tuple[np.ndarray, np.ndarray]:
     return states, skip
 
 
+def _chunk(terms: list[str], bounded: bool, blank: int) -> dict:
+    """Several terms' CTC states laid end to end, with where each may be entered and left."""
+    parts = [_pattern(term, bounded) for term in terms]
+    sizes = np.array([len(states) for states, _ in parts])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    states = np.concatenate([states for states, _ in parts])
+    skip = np.concatenate([skip for _, skip in parts])
+    return {
+        "labels": np.where(states < 0, blank, states),
+        "from_skip": np.where(skip, 0.0, NEG)[2:],
+        "enter": starts,  # after filler (bounded: at the opening space)
+        "enter_edge": starts + 2,  # bounded: the first character, after all-blank frames
+        "last": starts + sizes - 1,
+        "length": np.array([len(term) for term in terms], np.float64),
+    }
+
+
 def keyword_scores(
-    log_probs: np.ndarray, lengths: np.ndarray, term: str, blank: int, bounded: bool = True
+    log_probs: np.ndarray,
+    lengths: np.ndarray,
+    terms: str | list[str],
+    blank: int,
+    bounded: bool = True,
+    chunk: int = CHUNK,
 ) -> np.ndarray:
-    """Best length-normalized CTC alignment score of ``term`` in each utterance (see module doc).
+    """Best length-normalized CTC alignment score of each term in each utterance (module doc).
 
     Args:
         log_probs: ``[utterances, frames, classes]`` per-frame log-posteriors (padded).
         lengths: ``[utterances]`` valid frames of each.
-        term: the word, over ``ALPHABET``.
+        terms: a word, or a list of words, over ``ALPHABET``.
         blank: index of the CTC blank.
         bounded: require a space (or an utterance edge) on each side of the term.
+        chunk: terms whose dynamic programs run side by side.
 
     Returns:
-        ``[utterances]`` scores, higher = more likely present; ``-inf`` when the term does not fit.
+        ``[utterances]`` scores for one word, ``[utterances, terms]`` for a list; higher = more
+        likely present; ``-inf`` when the term does not fit.
+
+    The programs are vectorized over utterances and over ``chunk`` terms at once, with the
+    utterances longest first so that each frame updates only those still running: the work is
+    the total of the utterances' frames, not their number times the longest. Every score is the
+    same float64 sum, in the same order, as a loop over terms and padded frames would give.
     """
-    lp = np.asarray(log_probs, np.float64)
+    words = [terms] if isinstance(terms, str) else list(terms)
+    lp = np.asarray(log_probs)  # read a frame at a time: no float64 copy of the whole split
     n_utt, n_frames, _ = lp.shape
     lengths = np.minimum(np.asarray(lengths, np.int64), n_frames)
-    states, skip = _pattern(term, bounded)
-    labels = np.where(states < 0, blank, states)
-    valid = np.arange(n_frames)[None, :] < lengths[:, None]  # [U, T]
-    blank_lp = np.where(valid, lp[:, :, blank], 0.0)
+    order = np.argsort(-lengths, kind="stable")
+    lengths = lengths[order]
+    running = np.searchsorted(-lengths, -np.arange(n_frames), side="left")  # rows with t < len
+    valid = np.arange(n_frames)[None, :] < lengths[:, None]  # [U, T], longest first
+    blank_lp = np.where(valid, lp[order, :, blank].astype(np.float64), 0.0)
     # all-blank prefix before frame t, and all-blank suffix after frame t (utterance edges)
     prefix = np.concatenate([np.zeros((n_utt, 1)), np.cumsum(blank_lp, axis=1)[:, :-1]], axis=1)
     suffix = np.cumsum(blank_lp[:, ::-1], axis=1)[:, ::-1] - blank_lp
-    first = 2 if bounded else 0  # state of the term's first character
-    n_states = len(states)
-    alpha = np.full((n_utt, n_states), NEG)
-    best = np.full(n_utt, NEG)
-    for t in range(n_frames):
-        prev = alpha
-        cand = prev.copy()
-        cand[:, 1:] = np.maximum(cand[:, 1:], prev[:, :-1])
-        cand[:, 2:] = np.where(skip[2:], np.maximum(cand[:, 2:], prev[:, :-2]), cand[:, 2:])
-        cand[:, 0] = np.maximum(cand[:, 0], 0.0)  # enter after filler (bounded: at the space)
-        if bounded:  # or at the start edge, after all-blank frames
-            cand[:, first] = np.maximum(cand[:, first], prefix[:, t])
-        alpha = cand + lp[:, t, labels]
-        alpha[~valid[:, t]] = NEG  # past the utterance's end
-        exits = alpha[:, -1]  # after the closing space (bounded) or the last character: filler
-        if bounded:  # or at the end edge: wn (or the blank after it), then all-blank frames
-            at_edge = np.maximum(alpha[:, -3], alpha[:, -2]) + suffix[:, t]
-            exits = np.maximum(exits, at_edge)
-        best = np.maximum(best, exits)
-    return best / len(term)
+    out = np.full((n_utt, len(words)), NEG)
+    for lo in range(0, len(words), chunk):
+        part = _chunk(words[lo : lo + chunk], bounded, blank)
+        labels, last = part["labels"], part["last"]
+        alpha = np.full((n_utt, len(labels)), NEG)
+        spare, skipped = np.empty_like(alpha), np.empty_like(alpha)  # next frame's, and a temp
+        best = np.full((n_utt, len(last)), NEG)
+        for t in range(n_frames):
+            k = running[t]
+            if not k:
+                break
+            prev, cand = alpha[:k], spare[:k]  # rows past k have ended and are read no more
+            # stay, or one state on; a term's first state also sees the previous term's last,
+            # which never wins: it is entered from filler at 0 below, and every path is <= 0
+            np.maximum(prev[:, 1:], prev[:, :-1], out=cand[:, 1:])
+            cand[:, 0] = prev[:, 0]
+            np.add(prev[:, :-2], part["from_skip"], out=skipped[:k, 2:])  # over a blank
+            np.maximum(cand[:, 2:], skipped[:k, 2:], out=cand[:, 2:])
+            cand[:, part["enter"]] = np.maximum(cand[:, part["enter"]], 0.0)
+            if bounded:
+                edge = part["enter_edge"]
+                cand[:, edge] = np.maximum(cand[:, edge], prefix[:k, t, None])
+            np.add(cand, lp[order[:k], t].astype(np.float64)[:, labels], out=cand)
+            alpha, spare = spare, alpha
+            exits = cand[:, last]  # after the closing space (bounded) or the last character
+            if bounded:  # or at the end edge: wn (or the blank after it), then all-blank frames
+                at_edge = np.maximum(cand[:, last - 2], cand[:, last - 1])
+                exits = np.maximum(exits, at_edge + suffix[:k, t, None])
+            np.maximum(best[:k], exits, out=best[:k])
+        out[order, lo : lo + len(last)] = best / part["length"]
+    return out[:, 0] if isinstance(terms, str) else out
 
 
 def detect(
@@ -119,15 +162,14 @@ def detect(
         (``term``, ``ap``, ``relevant`` for every scored term, hardest first) and ``pr_curve``
         (mean interpolated precision over terms, as ``bench.retrieval.pr_curve``).
     """
-    log_probs = np.asarray(log_probs, np.float64)  # once, not per term
     words = [set(text.split()) for text in transcripts]
-    per_term, curves, missing = [], [], 0
-    for term in terms:
-        relevant = np.array([term in w for w in words])
-        if not relevant.any():
-            missing += 1
-            continue
-        scores = keyword_scores(log_probs, lengths, term, blank, bounded)
+    relevance = {term: np.array([term in w for w in words]) for term in terms}
+    scored = [term for term in terms if relevance[term].any()]
+    missing = len(terms) - len(scored)
+    all_scores = keyword_scores(log_probs, lengths, scored, blank, bounded)
+    per_term, curves = [], []
+    for term, scores in zip(scored, all_scores.T, strict=True):
+        relevant = relevance[term]
         ap = retrieval.average_precision(scores, relevant)
         curves.append(retrieval.interpolated_precision(scores, relevant))
         per_term.append({"term": term, "ap": ap, "relevant": int(relevant.sum())})
