@@ -461,12 +461,16 @@ def mean_rows(
 
     The baseline's mean over the seeds the run also finished is compared with the run's mean
     over the same seeds. The tolerance is the 95% t half-width of the baseline's mean over
-    those seeds, at least the cells' test-set noise (or the table's tolerance) divided by
-    the square root of the number of seeds, so seeds that happened to agree do not make the
-    gate fail on a single flipped example.
+    those seeds, at least the same half-width from the seed spread pooled over every model
+    point of the baseline (``pooled_spread``: three seeds that happened to agree say little
+    about the next three, and a change of thread count once moved a 3-seed mean 2.3 times
+    its own half-width), and at least the cells' test-set noise (or the table's tolerance)
+    divided by the square root of the number of seeds, so the gate never fails on a single
+    flipped example.
     """
     rows, covered = [], set()
-    for point, seeds in seed_groups(baseline, by_id).items():
+    groups = seed_groups(baseline, by_id)
+    for point, seeds in groups.items():
         names = dict.fromkeys(n for cid in seeds.values() for n in baseline.cells[cid].metrics)
         for name in names:
             tol = _tolerance(name, baseline, seeds)
@@ -490,9 +494,13 @@ def mean_rows(
                 else tol.value
             )
             floor = per_cell / math.sqrt(len(used))
-            half = max(base.halfwidth, floor)
+            pooled, df = pooled_spread(baseline, groups, name)
+            spread = stats.t95(df) * pooled / math.sqrt(len(used)) if df else 0.0
+            half = max(base.halfwidth, spread, floor)
             note = f"±{half:.3g} (95% t-interval of the baseline's mean over {len(used)} seeds"
-            if half > base.halfwidth:
+            if half > base.halfwidth and spread >= floor:
+                note += f", widened to the seed spread pooled over points ({df} df)"
+            elif half > base.halfwidth:
                 note += f", floored at {floor:.3g}: test-set noise/√n"
             note += ")"
             verdict = judge(base.value, now, metric.higher_is_better, Tolerance("absolute", half))
@@ -500,6 +508,26 @@ def mean_rows(
             rows.append(Row(label, name, base.value, now, metric.unit, verdict, note, "mean"))
             covered.update((seeds[s], name) for s in used)
     return rows, covered
+
+
+def pooled_spread(
+    baseline: Baseline, groups: Mapping[str, Mapping[int, str]], name: str
+) -> tuple[float, int]:
+    """The seed-to-seed standard deviation of ``name`` pooled over the baseline's model points
+    (``sqrt(sum((n_i - 1) * s_i^2) / sum(n_i - 1))``) and its degrees of freedom; (0, 0) when
+    no point has two seeds of it."""
+    squares, df = 0.0, 0
+    for seeds in groups.values():
+        values = [
+            baseline.cells[cid].metrics[name].value
+            for cid in seeds.values()
+            if name in baseline.cells[cid].metrics
+            and _finite(baseline.cells[cid].metrics[name].value)
+        ]
+        if len(values) >= 2:
+            squares += (len(values) - 1) * statistics.variance(values)
+            df += len(values) - 1
+    return (math.sqrt(squares / df), df) if df else (0.0, 0)
 
 
 def _tolerance(name: str, baseline: Baseline, seeds: Mapping[int, str]) -> Tolerance | None:

@@ -195,3 +195,27 @@ def test_an_older_baseline_without_points_is_grouped_by_the_run(tmp_path):
         del entry["point"], entry["seed"]
     worse = _seeded_run(tmp_path, "worse", res=[a - 0.03 for a in RES])
     assert [r.scope for r in check.compare(baseline, worse) if r.failed] == ["mean"]
+
+
+def test_three_seeds_that_happened_to_agree_are_judged_with_the_spread_pooled_over_points(
+    tmp_path,
+):
+    """The d3-res seeds agree to 0.001, the other points' seeds spread 0.03: its mean is judged
+    with the seed spread pooled over every point (t(6) * 0.0245 / sqrt(3) = 0.0346), not its
+    own ±0.0025 nor the test-set floor, so a rerun 0.025 lower passes and 0.05 lower fails."""
+    agree, spread = [0.800, 0.801, 0.802], [0.70, 0.73, 0.76]
+
+    def run(name, shift):
+        cells = [_seeded(True, s, a + shift) for s, a in enumerate(agree)]
+        cells += [_seeded(False, s, a) for s, a in enumerate(spread)]
+        cells += [_seeded(True, s, a, depth=6) for s, a in enumerate(spread)]
+        return _run(tmp_path, name, cells)
+
+    baseline = check.make_baseline(run("base", 0.0))
+    rows = check.compare(baseline, check.store.read_results(run("small", -0.025)))
+    (mean,) = [r for r in rows if r.cell.startswith("kws-x-tc-resnet8-d3-res (mean")]
+    assert not mean.failed, check.format_table(rows)
+    assert "±0.0346" in mean.note and "seed spread pooled over points (6 df)" in mean.note
+    rows = check.compare(baseline, check.store.read_results(run("large", -0.05)))
+    (mean,) = [r for r in rows if r.cell.startswith("kws-x-tc-resnet8-d3-res (mean")]
+    assert mean.failed and mean.verdict == "REGRESSED"

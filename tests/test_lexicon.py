@@ -176,3 +176,16 @@ def test_decoder_config_is_checked():
         lexicon.Decoder(threshold=0.0)
     with pytest.raises(ValueError, match="lm_order"):
         lexicon.Decoder(lm_order=0)
+
+
+def test_decoding_leaves_the_posteriors_it_read_as_they_were():
+    """The task decodes the split's posteriors, then scores term detection on the same array:
+    pruning must work on a copy (a contiguous float32 row is a view, not a copy)."""
+    lm = lexicon.NgramLM(TRAIN)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 7, len(ALPHABET) + 1)) * 6.0
+    logp = (logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))).astype(np.float32)
+    before = logp.copy()
+    assert (logp < -7.0).any()  # letters below the pruning threshold are there to prune
+    lexicon.decode_batch(logp, np.array([7, 5]), lm, ALPHABET, BLANK, lexicon.Decoder(prune=-7.0))
+    np.testing.assert_array_equal(logp, before)

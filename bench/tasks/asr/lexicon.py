@@ -244,7 +244,7 @@ class Search:
     def __call__(self, logp: np.ndarray) -> tuple[str, float]:
         """Best lexicon text of one utterance's ``[frames, classes]`` log-posteriors and its
         score ``log p(best path) + alpha * ln P_lm + beta * words``; ``("", -inf)`` on no frames."""
-        emissions = np.ascontiguousarray(logp, dtype=np.float32)
+        emissions = np.asarray(logp, dtype=np.float32)
         if emissions.ndim != 2 or emissions.shape[1] != self.classes:
             raise ValueError(
                 f"lexicon.Search: expected [frames, {self.classes}] log-posteriors. "
@@ -253,13 +253,12 @@ class Search:
         if not len(emissions):
             return "", -math.inf
         letters = np.arange(self.classes) != self.blank
-        emissions[:, letters] = np.where(
-            emissions[:, letters] < self.prune, IMPOSSIBLE, emissions[:, letters]
-        )
+        pruned = np.where(letters & (emissions < self.prune), IMPOSSIBLE, emissions)
         # The end closes a word too: one more frame that is surely a space (log 1 = 0).
         end = np.full((1, self.classes), IMPOSSIBLE, np.float32)
         end[0, self._space] = 0.0
-        emissions = np.concatenate([emissions, end])
+        emissions = np.concatenate([pruned, end]).astype(np.float32)  # a new array: the
+        # caller's posteriors (term detection reads them next) are never written
         results = self._decoder.decode(emissions.ctypes.data, *emissions.shape)
         if not results:
             return "", -math.inf
