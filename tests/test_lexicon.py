@@ -37,14 +37,16 @@ def brute_force(logp: np.ndarray, lm: lexicon.NgramLM, alpha: float, beta: float
 @pytest.mark.parametrize("order", [1, 2, 3])
 @pytest.mark.parametrize(("alpha", "beta"), [(0.0, 0.0), (0.8, 1.5), (2.0, -1.0)])
 def test_unbounded_beam_matches_brute_force(seed, order, alpha, beta):
-    """With no pruning, flashlight's search over the ARPA form of ``NgramLM`` finds the exact
-    optimum: its hypothesis recombination (same n-gram context, trie node, last token) loses
-    nothing under ``max``, and a word is closed only by a space or the end."""
+    """With no pruning and Viterbi merging, flashlight's search over the ARPA form of ``NgramLM``
+    finds the exact optimum: recombining hypotheses in one state (n-gram context, trie node,
+    last token) by ``max`` loses nothing, and a word is closed only by a space or the end."""
     lm = lexicon.NgramLM(TRAIN, order=order)
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(6, len(ALPHABET) + 1)) * 2.0
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    decoder = lexicon.Decoder(beam_width=10_000, alpha=alpha, beta=beta, prune=-math.inf)
+    decoder = lexicon.Decoder(
+        beam_width=10_000, alpha=alpha, beta=beta, prune=-math.inf, log_add=False
+    )
     text, score = lexicon.decode(logp, lm, ALPHABET, BLANK, decoder)
     want_text, want_score = brute_force(logp, lm, alpha, beta)
     assert score == pytest.approx(want_score, abs=1e-4)  # float32 emissions, KenLM's floats
@@ -114,7 +116,29 @@ def test_unfinished_word_is_never_output():
     logp = np.log(np.array([[0.9, 0.04, 0.03, 0.03]]))  # one frame: too short for "ab"
     text, score = lexicon.decode(logp, lm, ALPHABET, BLANK, lexicon.Decoder(alpha=0.0))
     assert text == ""
-    assert score == pytest.approx(math.log(0.03), abs=1e-6)  # a blank or a space: the best path
+    assert score == pytest.approx(math.log(0.03 + 0.03), abs=1e-6)  # a blank or a lone space
+    best_path = lexicon.Decoder(alpha=0.0, log_add=False)
+    assert lexicon.decode(logp, lm, ALPHABET, BLANK, best_path)[1] == pytest.approx(
+        math.log(0.03), abs=1e-6
+    )
+
+
+def test_the_sum_over_alignments_outvotes_the_single_best_path():
+    """ "a" has three likely alignments over two frames (a a, a _, _ a), "b" one (b _): the best
+    single path spells "b", the summed probability "a". ``log_add`` (the default) sums."""
+    lm = lexicon.NgramLM(["a", "b"])
+    probs = np.array([[0.36, 0.44, 0.001, 0.199], [0.36, 0.001, 0.001, 0.638]])
+    logp = np.log(probs / probs.sum(axis=1, keepdims=True))
+    totals: dict[str, list[float]] = {}
+    for path in itertools.product(range(len(ALPHABET) + 1), repeat=2):
+        collapsed = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+        text = " ".join("".join(ALPHABET[c] for c in collapsed if c != BLANK).split())
+        totals.setdefault(text, []).append(math.exp(logp[0, path[0]] + logp[1, path[1]]))
+    settings = {"alpha": 0.0, "beta": 0.0, "prune": -math.inf}
+    summed = lexicon.decode(logp, lm, ALPHABET, BLANK, lexicon.Decoder(**settings))
+    viterbi = lexicon.decode(logp, lm, ALPHABET, BLANK, lexicon.Decoder(**settings, log_add=False))
+    assert viterbi[0] == "b" and viterbi[1] == pytest.approx(math.log(max(totals["b"])), abs=1e-5)
+    assert summed[0] == "a" and summed[1] == pytest.approx(math.log(sum(totals["a"])), abs=1e-5)
 
 
 def test_letters_below_prune_are_not_tried():
