@@ -69,16 +69,22 @@ def _read_sidecar(path: Path) -> dict:
     meta = store.read_json(path)
     cell = meta.get("cell") if isinstance(meta, dict) else None
     labels = meta.get("labels", []) if isinstance(meta, dict) else None
-    fields = {"task": str, "preset": str, "depth": int}
     if (
         not isinstance(cell, dict)
-        or any(not isinstance(cell.get(k), t) or cell.get(k) is True for k, t in fields.items())
+        or not isinstance(cell.get("task"), str)
         or not isinstance(labels, list)
         or not all(isinstance(label, str) for label in labels)
     ):
         raise UserError(
             f"{path} is not a model sidecar written by bench run (a JSON object with 'labels', "
-            "a list of names, and 'cell', holding its task, preset and depth)"
+            "a list of names, and 'cell', holding at least its task)"
+        )
+    if tasks.get(cell["task"]).DATA_KIND == "asr" and not (
+        isinstance(cell.get("preset"), str) and type(cell.get("depth")) is int
+    ):
+        raise UserError(
+            f"{path}: a speech-recognition model's sidecar needs its cell's preset and depth "
+            "(its output frames follow from them)"
         )
     return meta
 

@@ -224,6 +224,24 @@ def test_a_model_sidecar_of_the_wrong_kind_exits_2_naming_it(meta):
 
 
 @pytest.mark.parametrize(
+    "cell, message",
+    [
+        ({"task": "asr"}, "needs its cell's preset and depth"),
+        ({"task": "asr", "preset": "quartznet-small", "depth": "3"}, "preset and depth"),
+        ({"task": "nope"}, "unknown task 'nope'"),
+    ],
+)
+def test_a_sidecar_missing_what_its_task_reads_is_refused_by_name(cell, message, tmp_path):
+    model = tmp_path / "cell.keras"
+    with zipfile.ZipFile(model, "w") as archive:
+        archive.writestr("config.json", "{}")
+    model.with_suffix(".json").write_text(json.dumps({"labels": [], "cell": cell}))
+    code, err = _main(["eval", str(model), "--dataset", "synth-sentences"])
+    _assert_clean(code, err, str(cell))
+    assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(
     "where, value",
     [
         (((), "seeds"), [0, 1, 0]),
