@@ -13,12 +13,11 @@ from pathlib import Path
 
 def main() -> int:
     from bench import runner
-    from bench.config import Suite
-    from results import store
+    from bench import suite as suites
 
     request = runner.WorkerRequest.from_json(sys.stdin.read())
     run_dir = Path(request.run_dir)
-    suite = Suite.from_dict(store.read_json(run_dir / "suite.json"))
+    suite = suites.from_json(run_dir / "suite.json")
     summary = runner.run_suite(
         suite,
         run_dir,

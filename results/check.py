@@ -470,6 +470,7 @@ def mean_rows(
     """
     rows, covered = [], set()
     groups = seed_groups(baseline, by_id)
+    pooled: dict[str, tuple[float, int]] = {}  # per metric, over all points: computed once
     for point, seeds in groups.items():
         names = dict.fromkeys(n for cid in seeds.values() for n in baseline.cells[cid].metrics)
         for name in names:
@@ -494,8 +495,10 @@ def mean_rows(
                 else tol.value
             )
             floor = per_cell / math.sqrt(len(used))
-            pooled, df = pooled_spread(baseline, groups, name)
-            spread = stats.t95(df) * pooled / math.sqrt(len(used)) if df else 0.0
+            if name not in pooled:
+                pooled[name] = pooled_spread(baseline, groups, name)
+            sd, df = pooled[name]
+            spread = stats.t95(df) * sd / math.sqrt(len(used)) if df else 0.0
             half = max(base.halfwidth, spread, floor)
             note = f"±{half:.3g} (95% t-interval of the baseline's mean over {len(used)} seeds"
             if half > base.halfwidth and spread >= floor:
