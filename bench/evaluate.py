@@ -49,7 +49,9 @@ def evaluate_saved(
         )
     datasets.make_config(dataset, options)  # a bad --set fails before the model loads
     model = _load_model(model_path)
-    data = datasets.load(dataset, options, data_dir, cache_dir)
+    # only what scoring reads is prepared: test-clean without train-clean-100
+    needed = task.eval_splits(meta, split)
+    data = datasets.load(dataset, options, data_dir, cache_dir, splits=needed)
     if "labels" in meta and hasattr(data, "labels"):
         _check_labels(data, meta["labels"], split, allow_label_subset)
     scored = task.evaluate_saved(model, data, meta, split)
@@ -59,6 +61,7 @@ def evaluate_saved(
         "model": str(model_path),
         "dataset": dataset,
         "options": options,
+        "splits_read": list(needed),
         "skipped": data.skipped.summary(),
     }
 
@@ -85,6 +88,11 @@ def _read_sidecar(path: Path) -> dict:
         raise UserError(
             f"{path}: a speech-recognition model's sidecar needs its cell's preset and depth "
             "(its output frames follow from them)"
+        )
+    text = meta.get("train_transcripts", [])
+    if not isinstance(text, list) or not all(isinstance(t, str) and t for t in text):
+        raise UserError(
+            f"{path}: 'train_transcripts' must be a list of the training split's transcripts"
         )
     return meta
 

@@ -196,7 +196,7 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
         init_from = transfer.resolve(cell, run_dir)
         out = loop.run(task, cell, data, log_dir=log_dir, verbose=verbose, init_from=init_from)
         tables = _write_tables(out.tables, run_dir, cell)
-        _save_model(out.model, run_dir, cell, data)
+        _save_model(out.model, run_dir, cell, data, task.sidecar(data))
         fields = {
             "status": "ok",
             "metrics": out.metrics,
@@ -234,14 +234,15 @@ def _write_tables(tables: dict, run_dir: Path, cell: Cell) -> dict[str, str]:
     return {name: store.write_table(run_dir, name, cell.id, t) for name, t in tables.items()}
 
 
-def _save_model(model, run_dir: Path, cell: Cell, data) -> None:
-    """Save the trained model (raw audio in, logits out) and a sidecar with its labels."""
+def _save_model(model, run_dir: Path, cell: Cell, data, extra: dict) -> None:
+    """Save the trained model (raw audio in, logits out) and a sidecar with its labels, its
+    cell and what its task's ``evaluate_saved`` needs of the training data (``extra``)."""
     path = store.model_path(run_dir, cell.id)
     with store.atomic_path(path) as tmp:
         model.save(tmp)
     store.write_json(
         path.with_suffix(".json"),
-        {"labels": list(getattr(data, "labels", ())), "cell": cell.to_dict()},
+        {"labels": list(getattr(data, "labels", ())), "cell": cell.to_dict(), **extra},
     )
 
 

@@ -65,15 +65,17 @@ def load(
     given_dir: str | Path | None = None,
     cache=None,
     prepared: str | Path | None = None,
+    splits: tuple[str, ...] | None = None,
 ):
     """Corpus ``name`` with ``options`` (its ``Config``), as the suite reads every corpus:
     prepared once into shards (``datasets.prepare``: on first use, then reused by every cell,
     process and worker) and streamed from them. Data root, cache and the prepared copies'
     location (``prepared``, else ``$RESDEPTH_PREPARED``, else the cache's) are resolved here.
+    ``splits``: only these are prepared and read, the others left empty (``bench eval``).
     """
     from datasets import prepare
 
-    folder = prepare.prepare(name, options, given_dir, cache, out=prepared, log=_log)
+    folder = prepare.prepare(name, options, given_dir, cache, out=prepared, log=_log, splits=splits)
     return prepare.open_prepared(folder)
 
 

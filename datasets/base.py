@@ -121,10 +121,13 @@ class KwsData:
     test: AudioSplit
     skipped: SkipLog = dataclasses.field(default_factory=SkipLog)
     info: dict = dataclasses.field(default_factory=dict)
+    # Splits not prepared, left empty: ``bench eval`` reads only the split it scores
+    # (``datasets.prepare.prepare(splits=...)``); nothing trains on such a corpus.
+    absent: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for split in ("train", "val", "test"):
-            if len(getattr(self, split)) == 0:
+            if len(getattr(self, split)) == 0 and split not in self.absent:
                 raise DataError(f"dataset {self.name!r} has an empty {split} split")
 
     def summary(self) -> dict:
@@ -243,10 +246,13 @@ class AsrData:
     test: AsrSplit
     skipped: SkipLog = dataclasses.field(default_factory=SkipLog)
     info: dict = dataclasses.field(default_factory=dict)
+    # Splits not prepared, left empty: ``bench eval`` reads only the split it scores
+    # (``datasets.prepare.prepare(splits=...)``); nothing trains on such a corpus.
+    absent: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for split in ("train", "val", "test"):
-            if len(getattr(self, split)) == 0:
+            if len(getattr(self, split)) == 0 and split not in self.absent:
                 raise DataError(f"dataset {self.name!r} has an empty {split} split")
 
     def summary(self) -> dict:

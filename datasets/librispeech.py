@@ -241,8 +241,11 @@ def _plan_split(
     return [Entry(str(u.path), u.text, u.speaker, u.uid) for u in utts], too_long
 
 
-def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
-    """The records of ``config``'s subsets under ``data_dir``, found without decoding.
+def plan(
+    config: Config, data_dir: str | os.PathLike | None, splits: tuple[str, ...] = SPLITS
+) -> Plan:
+    """The records of ``config``'s subsets under ``data_dir``, found without decoding; of the
+    ``splits`` named only (the other splits' subsets need not be there).
 
     ``max_seconds`` caps the training split only: dev and test are scored whole, so figures
     compare with published ones.
@@ -252,11 +255,12 @@ def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
             message names the folders and what was skipped).
     """
     root = _download.data_root(data_dir, NAME)
+    wanted = splits
     skipped = SkipLog()
     splits: dict[str, list[Entry]] = {}
     too_long: dict[str, int] = {}
     caps = {split: config.max_seconds if split == "train" else None for split in SPLITS}
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s in wanted):
         subsets = getattr(config, split)
         splits[split], too_long[split] = _plan_split(root, subsets, caps[split], skipped)
         if not splits[split]:
@@ -271,10 +275,10 @@ def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
         splits,
         skipped=skipped,
         info={
-            "subsets": {split: list(getattr(config, split)) for split in SPLITS},
+            "subsets": {split: list(getattr(config, split)) for split in splits},
             "max_seconds": config.max_seconds,
             "max_seconds_applies_to": ["train"],
-            "speakers": {split: len({e.speaker for e in splits[split]}) for split in SPLITS},
+            "speakers": {split: len({e.speaker for e in part}) for split, part in splits.items()},
             "data_dir": str(root),
         },
         seconds=CLIP_SECONDS_RANGE,

@@ -32,7 +32,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from datasets.base import (
     SkipLog,
     fix_length,
 )
+from results.errors import UserError
 
 PREPARED_ENV = "RESDEPTH_PREPARED"
 SPLITS = ("train", "val", "test")
@@ -174,25 +175,33 @@ def prepare(
     out: str | os.PathLike | None = None,
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
+    splits: Sequence[str] | None = None,
 ) -> Path:
     """Prepare corpus ``name`` once; returns the folder of its prepared copy.
 
     ``data_dir`` and ``cache_dir`` resolve as for every load (``datasets.data_dir``,
     ``datasets.cache_dir``); ``out`` is where prepared copies live (``root``). A complete copy
-    for the same key is reused as it is (``log`` says so).
+    for the same key is reused as it is (``log`` says so). ``splits``: only these (``bench
+    eval`` scoring LibriSpeech test-clean needs neither train-clean-100 nor dev-clean), a copy
+    of its own unless the whole corpus is already prepared.
     """
     import datasets
 
+    wanted = wanted_splits(splits)
     config = datasets.make_config(name, options)
     module = datasets.get(name)
     cache = datasets.cache_dir(cache_dir)
     source = datasets.fingerprint(name, options, data_dir)
     identity = key(name, config, source)
-    folder = folder_for(root(out, cache), name, identity)
     say = log or (lambda message: None)
-    if shards.read_manifest(folder) is not None:
-        say(f"{name}: already prepared in {folder}")
-        return folder
+    whole = folder_for(root(out, cache), name, identity)
+    if wanted != SPLITS:
+        identity = {**identity, "splits": list(wanted)}
+    folder = folder_for(root(out, cache), name, identity)
+    for found in dict.fromkeys((whole, folder)):
+        if shards.read_manifest(found) is not None:
+            say(f"{name}: already prepared in {found}")
+            return found
     with _locked(folder):
         if shards.read_manifest(folder) is not None:  # another process finished it meanwhile
             say(f"{name}: already prepared in {folder}")
@@ -200,9 +209,10 @@ def prepare(
         t0 = time.perf_counter()
         resolved = datasets.data_dir(name, data_dir)
         if hasattr(module, "plan"):
-            plan = module.plan(config, resolved)
+            plan = module.plan(config, resolved, splits=wanted)
         else:
             plan = plan_from_memory(module.load(config, resolved, cache))
+        plan = dataclasses.replace(plan, splits={s: plan.splits[s] for s in wanted})
         files = _write(plan, folder, shards.cpu_workers(workers), say)
         manifest = _manifest(plan, folder, files, identity, source, time.perf_counter() - t0)
         from results.store import write_json
@@ -214,6 +224,16 @@ def prepare(
             f"into {folder}"
         )
     return folder
+
+
+def wanted_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
+    """``splits`` in split order (None: all three); an unknown name is a UserError."""
+    if splits is None:
+        return SPLITS
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown or not splits:
+        raise UserError(f"splits must be some of {', '.join(SPLITS)}; got {list(splits)!r}")
+    return tuple(s for s in SPLITS if s in splits)
 
 
 def plan_from_memory(data: KwsData | AsrData) -> Plan:
@@ -272,7 +292,7 @@ def _chunks(plan: Plan) -> list[tuple[str, int, int, list[Entry]]]:
     """Every shard to write: ``(split, index, count, entries)``, the same for the same plan."""
     size = RECORDS_PER_SHARD[plan.kind]
     out = []
-    for split in SPLITS:
+    for split in _present(plan.splits):
         entries = plan.splits[split]
         count = max(1, -(-len(entries) // size))
         for i in range(count):
@@ -353,7 +373,7 @@ def _write(plan: Plan, folder: Path, workers: int, say) -> dict[str, list[dict]]
                 future.result()
                 bar.update()
     bar.close()
-    files: dict[str, list[dict]] = {split: [] for split in SPLITS}
+    files: dict[str, list[dict]] = {split: [] for split in _present(plan.splits)}
     for split, i, count, _ in _chunks(plan):
         stem = shards.shard_name(split, i, count)
         files[split].append({**shards.read_shard_meta(folder, stem), "stem": stem})
@@ -367,7 +387,7 @@ def _manifest(plan: Plan, folder: Path, files, identity, source, seconds: float)
     skipped = SkipLog(list(plan.skipped.entries))
     too_long = dict(plan.too_long)
     splits = {}
-    for split in SPLITS:
+    for split in _present(plan.splits):
         frames = []
         for number, meta in enumerate(files[split]):
             rows = meta["rows"]
@@ -402,7 +422,7 @@ def _manifest(plan: Plan, folder: Path, files, identity, source, seconds: float)
     check_usable(plan, identity["name"], {s: v["count"] for s, v in splits.items()}, skipped)
     info = dict(plan.info)
     if plan.max_seconds:
-        info["too_long"] = {split: too_long.get(split, 0) for split in SPLITS}
+        info["too_long"] = {split: too_long.get(split, 0) for split in splits}
     return {
         "format_version": shards.FORMAT_VERSION,
         "kind": plan.kind,
@@ -421,7 +441,7 @@ def _manifest(plan: Plan, folder: Path, files, identity, source, seconds: float)
 def check_usable(plan: Plan, name: str, counts: dict[str, int], skipped: SkipLog) -> None:
     """Refuse, naming the folder and what was skipped, a corpus left with an empty split
     after decoding."""
-    empty = [split for split in SPLITS if not counts[split]]
+    empty = [split for split in SPLITS if split in counts and not counts[split]]
     if empty:
         where = f" under {plan.info['data_dir']}" if plan.info.get("data_dir") else ""
         raise DataError(
@@ -440,7 +460,14 @@ def open_prepared(folder: str | os.PathLike) -> KwsData | AsrData:
             f"format version {shards.FORMAT_VERSION}); run `python -m bench data prepare`"
         )
     parts = {}
-    for split in SPLITS:
+    absent = tuple(s for s in SPLITS if s not in manifest["splits"])
+    for split in absent:
+        parts[split] = (
+            AudioSplit(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), np.zeros(0, str))
+            if manifest["kind"] == "kws"
+            else AsrSplit((), (), (), ())
+        )
+    for split in _present(manifest["splits"]):
         index = shards.open_index(folder, split)
         audio = shards.clips(folder, manifest, split, index)
         speakers = index["speaker"].to_numpy().astype(str)
@@ -460,9 +487,19 @@ def open_prepared(folder: str | os.PathLike) -> KwsData | AsrData:
     }
     if manifest["kind"] == "kws":
         return KwsData(
-            manifest["name"], tuple(manifest["labels"]), **parts, skipped=skipped, info=info
+            manifest["name"],
+            tuple(manifest["labels"]),
+            **parts,
+            skipped=skipped,
+            info=info,
+            absent=absent,
         )
-    return AsrData(manifest["name"], **parts, skipped=skipped, info=info)
+    return AsrData(manifest["name"], **parts, skipped=skipped, info=info, absent=absent)
+
+
+def _present(splits) -> list[str]:
+    """The split names among ``splits`` (a plan's or a manifest's), in split order."""
+    return [s for s in SPLITS if s in splits]
 
 
 def materialize(plan: Plan, name: str) -> KwsData | AsrData:

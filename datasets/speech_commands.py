@@ -227,9 +227,12 @@ def _words(config: Config, folders: list[str], root: Path) -> tuple[tuple[str, .
     return present, missing
 
 
-def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
-    """Which recording becomes which record of which split, per ``config``, decoding only the
-    background noise (the silence cuts need its lengths); ``datasets.prepare`` decodes the rest.
+def plan(
+    config: Config, data_dir: str | os.PathLike | None, splits: tuple[str, ...] = SPLITS
+) -> Plan:
+    """Which recording becomes which record of which split (of ``splits`` only), per
+    ``config``, decoding only the background noise (the silence cuts need its lengths);
+    ``datasets.prepare`` decodes the rest.
 
     Raises:
         DataError: no folder, not the Speech Commands layout (missing lists or word folders),
@@ -280,8 +283,10 @@ def plan(config: Config, data_dir: str | os.PathLike | None) -> Plan:
                 skipped.skip(path, err.reason)
 
     # Which recordings each split uses: all keyword ones, and (12 labels) a seeded unknown subset.
-    splits: dict[str, list[Entry]] = {}
+    wanted, splits = splits, {}
     for i, split in enumerate(SPLITS):
+        if split not in wanted:
+            continue  # the same seeds for the others: ``i`` is the split's place in SPLITS
         words = [u for u in by_split[split] if u.word in required]
         keyword_count = len(words)
         pool = [u for u in by_split[split] if u.word not in required]

@@ -1,6 +1,9 @@
 """The ASR task end to end on the tiny synthetic-sentence corpus: CTC training, decoding, WER,
 the saved raw-audio model, and the report's section. Budget: about a minute on 2 CPU cores."""
 
+import json
+import shutil
+
 import pytest
 
 from bench import evaluate, runner, suite
@@ -96,7 +99,7 @@ def test_term_detection_queries_the_training_vocabulary(asr_run):
         assert r.metrics["std_map"].value == pytest.approx(sum(aps) / len(aps))
 
 
-def test_saved_model_gives_the_same_wer(asr_run):
+def test_saved_model_gives_the_same_wer(asr_run, tmp_path):
     _, run_dir, cache, _ = asr_run
     r = store.read_results(run_dir)[0]
     path = store.model_path(run_dir, r.cell.id)
@@ -104,6 +107,23 @@ def test_saved_model_gives_the_same_wer(asr_run):
                                     cache_dir=cache)  # fmt: skip
     assert again["metrics"]["wer"]["value"] == pytest.approx(r.metrics["wer"].value)
     assert again["metrics"]["std_map"]["value"] == pytest.approx(r.metrics["std_map"].value)
+    # the sidecar keeps the training text: only the test split was read, the lexicon decoder
+    # and the term list counted on the training text as in the cell
+    assert again["splits_read"] == ["test"]
+    if "wer_lm" in r.metrics:
+        assert again["metrics"]["wer_lm"]["value"] == pytest.approx(r.metrics["wer_lm"].value)
+    assert again["term_detection"]["terms"] == r.evaluation["term_detection"]["terms"]
+    # a sidecar from before it kept the text: the training split is read for it
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    del meta["train_transcripts"]
+    old = tmp_path / path.name
+    shutil.copy(path, old)
+    old.with_suffix(".json").write_text(json.dumps(meta))
+    before = evaluate.evaluate_saved(old, "synth-sentences", None, {"profile": "tiny"},
+                                     cache_dir=cache)  # fmt: skip
+    assert before["splits_read"] == ["train", "test"]
+    assert before["metrics"] == again["metrics"]
 
 
 def test_report_has_the_asr_section(asr_run):

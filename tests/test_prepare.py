@@ -251,3 +251,38 @@ def test_a_missing_source_is_a_data_error_that_leaves_no_folder(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         _prepare(tmp_path / "nowhere", tmp_path / "cache")
     assert not list((tmp_path / "cache" / "prepared" / "speech-commands").iterdir())
+
+
+def test_only_the_split_scored_is_prepared_and_the_others_need_not_exist(tmp_path):
+    """``bench eval`` on test-clean: a LibriSpeech root holding only the test subset prepares
+    that split alone (the train subset it names is absent), equal to the whole corpus's test
+    split; a whole copy, once there, serves a one-split request as it is."""
+    make_subset(tmp_path / "only-test", SUBSETS["test"])
+    options = dict(SUBSETS)
+    with pytest.raises(DataError):  # the whole corpus needs the train subset
+        _prepare(tmp_path / "only-test", tmp_path / "c1", options, "librispeech")
+    folder = _prepare(tmp_path / "only-test", tmp_path / "c1", options, "librispeech",
+                      splits=("test",))  # fmt: skip
+    assert list(shards.read_manifest(folder)["splits"]) == ["test"]
+    data = prepare.open_prepared(folder)
+    assert data.absent == ("train", "val") and len(data.train) == len(data.val) == 0
+    for name in SUBSETS.values():
+        make_subset(tmp_path / "src", name)
+    whole = prepare.open_prepared(
+        _prepare(tmp_path / "src", tmp_path / "c2", options, "librispeech")
+    )
+    assert data.test.transcripts == whole.test.transcripts and data.test.ids == whole.test.ids
+    for x, y in zip(data.test.audio, whole.test.audio, strict=True):
+        np.testing.assert_array_equal(x, y)
+    again = _prepare(tmp_path / "src", tmp_path / "c2", options, "librispeech", splits=["test"])
+    assert again == Path(whole.info["prepared"]["path"])  # the whole copy, not a new one
+    with pytest.raises(Exception, match="splits must be some of"):
+        _prepare(tmp_path / "src", tmp_path / "c2", options, "librispeech", splits=["dev"])
+
+
+def test_a_one_split_speech_commands_copy_equals_the_whole_copys_split(sc_tree, tmp_path):
+    whole = prepare.open_prepared(_prepare(sc_tree, tmp_path / "a"))
+    part = prepare.open_prepared(_prepare(sc_tree, tmp_path / "b", splits=("test",)))
+    assert part.absent == ("train", "val") and part.labels == whole.labels
+    np.testing.assert_array_equal(np.asarray(part.test.audio), np.asarray(whole.test.audio))
+    np.testing.assert_array_equal(part.test.labels, whole.test.labels)

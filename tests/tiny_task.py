@@ -64,3 +64,11 @@ def evaluate_saved(model, data, meta, split: str) -> Evaluation:
     pred = np.argmax(model.predict(part.audio, verbose=0), axis=-1)
     accuracy = float(np.mean(pred == part.labels))
     return Evaluation({"accuracy": Metric.of("accuracy", accuracy)}, {"n_examples": len(part)})
+
+
+def sidecar(data) -> dict:
+    return {}
+
+
+def eval_splits(meta, split: str) -> tuple[str, ...]:
+    return (split,)

@@ -96,7 +96,14 @@ class Task(Protocol):
         """Metrics of the best weights on validation (``history``: Keras's per-epoch logs)."""
 
     def evaluate_saved(self, model: keras.Model, data, meta: Mapping, split: str) -> Evaluation:
-        """Scores of a saved model; ``meta`` is its sidecar (cell and labels)."""
+        """Scores of a saved model; ``meta`` is its sidecar (cell, labels and ``sidecar``'s)."""
+
+    def sidecar(self, data) -> dict[str, Any]:
+        """What ``evaluate_saved`` needs of the training data besides the model, JSON-ready:
+        kept in the model's sidecar, so scoring a model reads only the split it scores."""
+
+    def eval_splits(self, meta: Mapping, split: str) -> tuple[str, ...]:
+        """The splits ``evaluate_saved`` reads to score ``split`` with sidecar ``meta``."""
 
 
 def members() -> tuple[str, ...]:

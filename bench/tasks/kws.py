@@ -189,6 +189,16 @@ def evaluate_saved(model: keras.Model, data: KwsData, meta, split: str = "test")
     return Evaluation(result.metrics, {**result.details, "dropped_unknown_label": unknown})
 
 
+def sidecar(data: KwsData) -> dict:
+    """Nothing beyond the labels every sidecar holds."""
+    return {}
+
+
+def eval_splits(meta, split: str) -> tuple[str, ...]:
+    """Only the scored split."""
+    return (split,)
+
+
 def _relabel(data: KwsData, labels: list[str], split: str) -> tuple[KwsData, int]:
     """Map the dataset's labels onto the model's by name; examples of unknown labels are dropped
     and counted (a model cannot be scored on classes it never had)."""

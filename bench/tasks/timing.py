@@ -60,3 +60,11 @@ def validation_metrics(setup: Setup, data: KwsData, history) -> dict:
 def evaluate_saved(model: keras.Model, data: KwsData, meta, split: str = "test") -> Evaluation:
     """A timed model is barely trained; it is scored like any keyword classifier."""
     return kws.evaluate_saved(model, data, meta, split)
+
+
+def sidecar(data: KwsData) -> dict:
+    return kws.sidecar(data)
+
+
+def eval_splits(meta, split: str) -> tuple[str, ...]:
+    return kws.eval_splits(meta, split)

@@ -88,3 +88,11 @@ def validation_metrics(setup: Setup, data: AsrData, history) -> dict:
 def evaluate_saved(model: keras.Model, data: AsrData, meta, split: str = "test") -> Evaluation:
     """A timed model is barely trained; it is scored like any CTC model."""
     return asr.evaluate_saved(model, data, meta, split)
+
+
+def sidecar(data: AsrData) -> dict:
+    return asr.sidecar(data)
+
+
+def eval_splits(meta, split: str) -> tuple[str, ...]:
+    return asr.eval_splits(meta, split)

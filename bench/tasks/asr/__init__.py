@@ -270,7 +270,33 @@ def worst_utterances(part: AsrSplit, hypotheses: list[str], n: int = WORST) -> l
 
 
 def evaluate_saved(model: keras.Model, data: AsrData, meta, split: str = "test") -> Evaluation:
-    """WER/CER of a saved CTC model on ``split``; output lengths from its cell's preset."""
+    """WER/CER of a saved CTC model on ``split``; output lengths from its cell's preset; the
+    lexicon, n-gram and term list from the training transcripts its sidecar keeps (a sidecar
+    written before it kept them: from ``data.train``)."""
     cell = meta["cell"]
     frames = models.frames_fn(cell["preset"], depth=cell["depth"])
+    if "train_transcripts" in meta:
+        data = dataclasses.replace(data, train=text_only(meta["train_transcripts"]))
     return scores(model, data, split, frames=frames)
+
+
+def sidecar(data: AsrData) -> dict:
+    """The training transcripts: ``bench eval`` counts the lexicon, the n-gram and the term
+    list on them, as the cell did, without the training audio (LibriSpeech's train-clean-100:
+    about 5 MB of text against 6 GB of audio)."""
+    return {"train_transcripts": list(data.train.transcripts)}
+
+
+def eval_splits(meta, split: str) -> tuple[str, ...]:
+    """The scored split; the training split too for a sidecar without its transcripts."""
+    return (split,) if "train_transcripts" in meta else ("train", split)
+
+
+def text_only(transcripts) -> AsrSplit:
+    """A split of transcripts alone (empty audio): the training text a sidecar keeps, for the
+    decoder's lexicon and n-gram and the term list, never trained or scored on."""
+    n = len(transcripts)
+    empty = np.zeros(0, np.float32)
+    return AsrSplit(
+        (empty,) * n, tuple(transcripts), ("",) * n, tuple(f"train/{i}" for i in range(n))
+    )
