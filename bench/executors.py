@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import datasets
 import datasets.prepare
 import models
-from bench import runner
+from bench import runner, transfer
 from bench.config import Cell, Resources, Suite
 from results import store
 from results.errors import UserError
@@ -75,11 +75,16 @@ class LocalExecutor:
 _WORKER_DATA: dict = {}  # a Ray worker process keeps its last corpus for the next cell
 
 
-def train_cell(cell: Cell, prepared: str, verbose: int) -> dict[str, Any]:
+def train_cell(
+    cell: Cell, prepared: str, verbose: int, source: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Train one cell in a temporary run directory; its record and files, to ship back.
 
     Runs inside a Ray worker (any node), reading the corpus the driver prepared
     (``prepared``: its folder, which every node sees); a worker never decodes a source.
+    ``source``: the payload of the cell whose model ``@EXPERIMENT`` transfer starts from (Ray
+    hands it over once that cell's task has returned); its model files are placed in the
+    temporary run directory, where ``transfer.resolve`` finds them, and are not shipped back.
     Returns ``{"result": CellResult.to_dict(), "files": {path relative to the run directory:
     bytes}}``.
     """
@@ -91,15 +96,37 @@ def train_cell(cell: Cell, prepared: str, verbose: int) -> dict[str, Any]:
         _WORKER_DATA[prepared] = prepare.open_prepared(prepared)
     tmp = Path(tempfile.mkdtemp(prefix="resdepth-cell-"))
     try:
+        placed = _place_models(tmp, source)
         result = runner.run_cell(cell, _WORKER_DATA[prepared], tmp, verbose=verbose)
         files = {
-            str(p.relative_to(tmp)): p.read_bytes()
+            rel: p.read_bytes()
             for p in sorted(tmp.rglob("*"))
             if p.is_file() and ".tmp" not in p.name
-        }
+            and (rel := str(p.relative_to(tmp))) not in placed
+        }  # fmt: skip
         return {"result": result.to_dict(), "files": files}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _place_models(run_dir: Path, source: dict[str, Any] | None) -> set[str]:
+    """Write the saved-model files of a returned ``source`` payload into ``run_dir``."""
+    if not source:
+        return set()
+    models = {rel: data for rel, data in source["files"].items() if rel.startswith("models/")}
+    for rel, data in models.items():
+        store.write_atomic(run_dir / rel, data)
+    return set(models)
+
+
+def source_payload(run_dir: Path, cell_id: str) -> dict[str, Any] | None:
+    """A finished cell's saved model from ``run_dir``, as its task would have returned it
+    (a resumed run's transfer source), or None when it saved none."""
+    path = store.model_path(run_dir, cell_id)
+    if not path.is_file():
+        return None
+    files = [path, path.with_suffix(".json")]
+    return {"files": {str(p.relative_to(run_dir)): p.read_bytes() for p in files if p.is_file()}}
 
 
 def cell_resources(cell: Cell, resources: Resources) -> dict[str, Any]:
@@ -227,6 +254,7 @@ class RayExecutor:
             ray.init(address=self.address, log_to_driver=verbose != 0, **self.init)
         pending: dict = {}
         prepared: dict = {}
+        submitted: dict = {}  # cell id -> its task's ObjectRef
         try:
             todo, statuses, resumed = runner.unfinished(suite, run_dir, progress)
             for cell in todo:
@@ -238,8 +266,17 @@ class RayExecutor:
                         )
                     )
                 task = self._task(ray, suite, cell, cell.backend or here)
-                ref = task.remote(cell, prepared[corpus], 0 if verbose == 0 else 2)
+                # @EXPERIMENT transfer: the source cell's task result (Ray starts this task once
+                # it is there), or its model from the run directory when it finished earlier
+                src = transfer.source_cell(cell)
+                source = None
+                if src in submitted:
+                    source = submitted[src]
+                elif src is not None:
+                    source = source_payload(run_dir, src)
+                ref = task.remote(cell, prepared[corpus], 0 if verbose == 0 else 2, source)
                 pending[ref] = cell
+                submitted[cell.id] = ref
             log(f"{len(pending)} cells submitted to Ray ({resumed} already done)")
             slots = _slots(ray, suite, list(pending.values()))
             if pending and not slots:

@@ -200,7 +200,7 @@ def run_cell(cell: Cell, data, run_dir: Path, *, verbose: int) -> CellResult:
         fields = {
             "status": "ok",
             "metrics": out.metrics,
-            "evaluation": out.evaluation,
+            "evaluation": transfer.portable(dict(out.evaluation), run_dir),
             "history": out.history,
             "best_epoch": out.best_epoch,
             "timing": out.timing,

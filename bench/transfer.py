@@ -34,7 +34,7 @@ def resolve(cell: Cell, run_dir: Path) -> Path | None:
     if not ref:
         return None
     if ref.startswith("@"):
-        path = store.model_path(run_dir, dataclasses.replace(cell, experiment=ref[1:]).id)
+        path = store.model_path(run_dir, source_cell(cell))
     elif ref.endswith(".keras"):
         path = Path(ref).expanduser()
     elif ":" in ref:
@@ -48,6 +48,28 @@ def resolve(cell: Cell, run_dir: Path) -> Path | None:
     if not path.is_file():
         raise DataError(f"train.init_from={ref!r}: no saved model at {path}")
     return path
+
+
+def source_cell(cell: Cell) -> str | None:
+    """The id of the run's own cell whose model ``@EXPERIMENT`` names (None: no such
+    reference): an executor that trains cells apart (Ray) ships that model to the cell."""
+    ref = cell.train.init_from
+    if not ref or not ref.startswith("@"):
+        return None
+    return dataclasses.replace(cell, experiment=ref[1:]).id
+
+
+def portable(evaluation: dict, run_dir: Path) -> dict:
+    """``evaluation`` with a transfer source inside ``run_dir`` recorded relative to it
+    (``models/CELL.keras``): the same record wherever the run directory is, a Ray worker's
+    temporary one included."""
+    moved = evaluation.get("transfer")
+    if not moved:
+        return evaluation
+    source = Path(moved["source"])
+    if not source.is_relative_to(run_dir):
+        return evaluation
+    return {**evaluation, "transfer": {**moved, "source": str(source.relative_to(run_dir))}}
 
 
 def load_encoder(model: keras.Model, path: Path, head: tuple[str, ...] = HEAD_LAYERS) -> dict:

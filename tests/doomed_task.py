@@ -17,10 +17,10 @@ from bench import executors, tasks
 tasks.TASKS["doomed"] = "tiny_task"
 
 
-def train_cell(cell, prepared, verbose):
+def train_cell(cell, prepared, verbose, source=None):
     """``bench.executors.train_cell``, except the doomed cell dies on its first attempt."""
     marker = Path(os.environ["DOOMED_MARKER"])
     if cell.id == os.environ["DOOMED_CELL"] and not marker.exists():
         marker.write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
-    return executors.train_cell(cell, prepared, verbose)
+    return executors.train_cell(cell, prepared, verbose, source)

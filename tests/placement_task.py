@@ -21,7 +21,7 @@ from bench import executors
 from datasets import prepare
 
 
-def train_cell(cell, prepared, verbose):
+def train_cell(cell, prepared, verbose, source=None):
     data = prepare.open_prepared(prepared)
     seen = {
         "node": ray.get_runtime_context().get_node_id(),

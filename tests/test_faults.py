@@ -90,6 +90,10 @@ class FakeTask:
     def validation_metrics(setup, data, history):
         return {}
 
+    @staticmethod
+    def sidecar(data):
+        return {}
+
 
 def fake_suite() -> Suite:
     exp = Experiment(

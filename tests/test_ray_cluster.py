@@ -177,3 +177,61 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is dead
+
+
+TRANSFER_PAIR = {
+    "name": "transfer",
+    "description": "tests only",
+    "seeds": [0],
+    "train": {"epochs": 1, "batch_size": 32, "warmup_epochs": 0},
+    "experiment": [
+        {
+            "name": "pre",
+            "task": "kws",
+            "dataset": "synth-words",
+            "dataset_options": {"profile": "tiny"},
+            "models": [{"preset": "tc-resnet8", "depths": [1], "residual": [True]}],
+        },
+        {
+            "name": "fine",
+            "task": "kws",
+            "dataset": "synth-words",
+            "dataset_options": {"profile": "tiny", "words": ["up", "down", "go"]},
+            "train": {"init_from": "@pre"},
+            "models": [{"preset": "tc-resnet8", "depths": [1], "residual": [True]}],
+        },
+    ],
+}
+
+
+@pytest.mark.slow
+def test_experiment_transfer_on_the_cluster_and_from_a_resumed_run(
+    two_gpu_nodes, tmp_path, monkeypatch
+):
+    """``init_from = "@pre"`` under Ray: the fine-tune's task waits for the pretraining task
+    and gets its model (the two may run on different nodes, each in its own temporary run
+    directory); rerun with the pretraining cell already done, the model comes from the run
+    directory, and the fine-tune repeats its metrics."""
+    from results import store
+    from results.metrics import is_timed
+
+    monkeypatch.setenv("RESDEPTH_PREPARED", str(tmp_path / "prepared"))
+    s = suite.parse(TRANSFER_PAIR, "transfer")
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    first = runner.run_suite(s, run, cache_dir=cache, verbose=0, executor=executors.RayExecutor())
+    assert first.statuses == {"ok": 2}, first.statuses
+    fine = next(r for r in store.read_results(run) if r.cell.experiment == "fine")
+    moved = fine.evaluation["transfer"]
+    assert moved["loaded_layers"] > 5
+    assert moved["source"] == "models/kws-pre-tc-resnet8-d1-res-s0.keras"  # not the worker's
+    assert not list((run / "models").glob("*.tmp*"))
+    store.cell_path(run, fine.id).unlink()  # only the fine-tune is left to run
+    again = runner.run_suite(s, run, cache_dir=cache, verbose=0, executor=executors.RayExecutor())
+    assert again.statuses == {"ok": 2} and again.resumed == 1, again  # resumed count as ok
+    redone = next(r for r in store.read_results(run) if r.cell.experiment == "fine")
+    assert redone.evaluation["transfer"] == moved
+
+    def untimed(r):
+        return {k: m.value for k, m in r.metrics.items() if not is_timed(k)}
+
+    assert untimed(redone) == untimed(fine)
