@@ -371,7 +371,7 @@ def cmd_data(args) -> int:
         return 0
     _check_cache_dir(args.cache_dir)
     if args.action == "prepare":
-        from datasets import prepare, shards
+        from datasets import prepare, remote, shards
 
         folder = prepare.prepare(
             args.name,
@@ -382,7 +382,8 @@ def cmd_data(args) -> int:
             workers=args.workers,
             log=lambda message: print(message, file=sys.stderr, flush=True),
         )
-        manifest = shards.read_manifest(folder)
+        read = remote.read_manifest if remote.is_uri(folder) else shards.read_manifest
+        manifest = read(folder)
         splits = ", ".join(
             f"{s} {v['count']} ({v['hours']:.2f} h, {len(v['shards'])} shards)"
             for s, v in ((s, manifest["splits"][s]) for s in prepare.SPLITS)
@@ -695,9 +696,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--cache-dir", type=Path, help="corpus cache directory")
     data.add_argument(
         "--out",
-        type=Path,
-        help="where prepared corpora live, a folder every node sees on a cluster (default: "
-        "$RESDEPTH_PREPARED, else CACHE_DIR/prepared)",
+        help="where prepared corpora live: a folder every node sees on a cluster, or an "
+        "object-store URI (s3://, gs://, any fsspec protocol; prepared here, uploaded there, "
+        "staged once per node by its readers) (default: $RESDEPTH_PREPARED, else "
+        "CACHE_DIR/prepared)",
     )
     data.add_argument(
         "--workers",

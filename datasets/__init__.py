@@ -76,7 +76,7 @@ def load(
     from datasets import prepare
 
     folder = prepare.prepare(name, options, given_dir, cache, out=prepared, log=_log, splits=splits)
-    return prepare.open_prepared(folder)
+    return prepare.open_prepared(folder, cache)
 
 
 def _log(message: str) -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import shards
+from datasets import remote, shards
 from datasets.audio import AudioError, _read_or_error, read_audio
 from datasets.base import (
     SAMPLE_RATE,
@@ -106,8 +106,17 @@ class TooLong(Exception):
 
 
 def root(out: str | os.PathLike | None, cache_dir: str | os.PathLike) -> Path:
-    """Where prepared corpora live: ``out``, else ``$RESDEPTH_PREPARED``, else the cache's."""
-    return Path(out or os.environ.get(PREPARED_ENV) or Path(cache_dir) / "prepared")
+    """Where prepared corpora are written on this machine: ``out``, else
+    ``$RESDEPTH_PREPARED``, else the cache's (the cache's too when that is a URI, from where
+    ``prepare`` publishes them)."""
+    given = out or os.environ.get(PREPARED_ENV)
+    return Path(cache_dir) / "prepared" if not given or remote.is_uri(given) else Path(given)
+
+
+def uri_root(out: str | os.PathLike | None) -> str | None:
+    """The object-store URI prepared corpora are published to (``remote``), or None."""
+    given = out or os.environ.get(PREPARED_ENV)
+    return str(given) if remote.is_uri(given) else None
 
 
 def key(name: str, config, source: dict) -> dict:
@@ -176,12 +185,14 @@ def prepare(
     workers: int | None = None,
     log: Callable[[str], None] | None = None,
     splits: Sequence[str] | None = None,
-) -> Path:
-    """Prepare corpus ``name`` once; returns the folder of its prepared copy.
+) -> Path | str:
+    """Prepare corpus ``name`` once; returns the folder of its prepared copy (or its URI).
 
     ``data_dir`` and ``cache_dir`` resolve as for every load (``datasets.data_dir``,
-    ``datasets.cache_dir``); ``out`` is where prepared copies live (``root``). A complete copy
-    for the same key is reused as it is (``log`` says so). ``splits``: only these (``bench
+    ``datasets.cache_dir``); ``out`` is where prepared copies live (``root``); an ``out`` that
+    is a URI (``s3://...``, ``datasets.remote``) gets the local copy published to it, and the
+    URI of the copy is returned instead of the folder. A complete copy for the same key is
+    reused as it is (``log`` says so). ``splits``: only these (``bench
     eval`` scoring LibriSpeech test-clean needs neither train-clean-100 nor dev-clean), a copy
     of its own unless the whole corpus is already prepared.
     """
@@ -198,32 +209,43 @@ def prepare(
     if wanted != SPLITS:
         identity = {**identity, "splits": list(wanted)}
     folder = folder_for(root(out, cache), name, identity)
-    for found in dict.fromkeys((whole, folder)):
-        if shards.read_manifest(found) is not None:
-            say(f"{name}: already prepared in {found}")
-            return found
-    with _locked(folder):
-        if shards.read_manifest(folder) is not None:  # another process finished it meanwhile
-            say(f"{name}: already prepared in {folder}")
-            return folder
-        t0 = time.perf_counter()
-        resolved = datasets.data_dir(name, data_dir)
-        if hasattr(module, "plan"):
-            plan = module.plan(config, resolved, splits=wanted)
-        else:
-            plan = plan_from_memory(module.load(config, resolved, cache))
-        plan = dataclasses.replace(plan, splits={s: plan.splits[s] for s in wanted})
-        files = _write(plan, folder, shards.cpu_workers(workers), say)
-        manifest = _manifest(plan, folder, files, identity, source, time.perf_counter() - t0)
-        from results.store import write_json
+    published = uri_root(out)
+    if published:
+        for found in dict.fromkeys((whole, folder)):
+            uri = remote.join(published, name, found.name)
+            if remote.read_manifest(uri) is not None:
+                say(f"{name}: already prepared at {uri}")
+                return uri
+    made = next((f for f in dict.fromkeys((whole, folder)) if shards.read_manifest(f)), None)
+    if made is not None:
+        say(f"{name}: already prepared in {made}")
+    else:
+        made = folder
+        with _locked(folder):
+            if shards.read_manifest(folder) is not None:  # another process finished it meanwhile
+                say(f"{name}: already prepared in {folder}")
+            else:
+                t0 = time.perf_counter()
+                resolved = datasets.data_dir(name, data_dir)
+                if hasattr(module, "plan"):
+                    plan = module.plan(config, resolved, splits=wanted)
+                else:
+                    plan = plan_from_memory(module.load(config, resolved, cache))
+                plan = dataclasses.replace(plan, splits={s: plan.splits[s] for s in wanted})
+                files = _write(plan, folder, shards.cpu_workers(workers), say)
+                seconds = time.perf_counter() - t0
+                manifest = _manifest(plan, folder, files, identity, source, seconds)
+                from results.store import write_json
 
-        write_json(folder / shards.MANIFEST, manifest)
-        say(
-            f"{name}: prepared {sum(s['count'] for s in manifest['splits'].values())} records "
-            f"({manifest['skipped']['count']} skipped) in {manifest['prepare_seconds']:.1f} s "
-            f"into {folder}"
-        )
-    return folder
+                write_json(folder / shards.MANIFEST, manifest)
+                say(
+                    f"{name}: prepared {sum(s['count'] for s in manifest['splits'].values())} "
+                    f"records ({manifest['skipped']['count']} skipped) in "
+                    f"{manifest['prepare_seconds']:.1f} s into {folder}"
+                )
+    if published:
+        return remote.publish(made, remote.join(published, name, made.name), say)
+    return made
 
 
 def wanted_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
@@ -450,8 +472,15 @@ def check_usable(plan: Plan, name: str, counts: dict[str, int], skipped: SkipLog
         )
 
 
-def open_prepared(folder: str | os.PathLike) -> KwsData | AsrData:
-    """A prepared copy as the corpus its loader would give, audio read from the shards."""
+def open_prepared(folder: str | os.PathLike, cache_dir=None) -> KwsData | AsrData:
+    """A prepared copy as the corpus its loader would give, audio read from the shards; a URI
+    (``datasets.remote``) is staged into this node's cache first (``cache_dir``, else
+    ``datasets.cache_dir``'s), once."""
+    uri = str(folder) if remote.is_uri(folder) else None
+    if uri:
+        import datasets
+
+        folder = remote.stage(uri, datasets.cache_dir(cache_dir))
     folder = Path(folder)
     manifest = shards.read_manifest(folder)
     if manifest is None:
@@ -483,7 +512,11 @@ def open_prepared(folder: str | os.PathLike) -> KwsData | AsrData:
     skipped = SkipLog([tuple(e) for e in manifest["skipped"]["all"]])
     info = {
         **manifest["info"],
-        "prepared": {"path": str(folder), "format_version": manifest["format_version"]},
+        "prepared": {
+            "path": str(folder),
+            "format_version": manifest["format_version"],
+            **({"uri": uri} if uri else {}),
+        },
     }
     if manifest["kind"] == "kws":
         return KwsData(

@@ -211,11 +211,13 @@ def test_experiment_transfer_on_the_cluster_and_from_a_resumed_run(
     """``init_from = "@pre"`` under Ray: the fine-tune's task waits for the pretraining task
     and gets its model (the two may run on different nodes, each in its own temporary run
     directory); rerun with the pretraining cell already done, the model comes from the run
-    directory, and the fine-tune repeats its metrics."""
+    directory, and the fine-tune repeats its metrics. The prepared corpora live at a URI
+    (fsspec's ``file://``, the code path of ``s3://``): each worker stages them from there."""
     from results import store
     from results.metrics import is_timed
 
-    monkeypatch.setenv("RESDEPTH_PREPARED", str(tmp_path / "prepared"))
+    monkeypatch.setenv("RESDEPTH_PREPARED", f"file://{tmp_path / 'bucket'}")
+    monkeypatch.setenv("RESDEPTH_CACHE", str(tmp_path / "node-cache"))  # the workers' caches
     s = suite.parse(TRANSFER_PAIR, "transfer")
     run, cache = tmp_path / "run", tmp_path / "cache"
     first = runner.run_suite(s, run, cache_dir=cache, verbose=0, executor=executors.RayExecutor())
@@ -225,6 +227,9 @@ def test_experiment_transfer_on_the_cluster_and_from_a_resumed_run(
     assert moved["loaded_layers"] > 5
     assert moved["source"] == "models/kws-pre-tc-resnet8-d1-res-s0.keras"  # not the worker's
     assert not list((run / "models").glob("*.tmp*"))
+    prepared = fine.dataset.extra["prepared"]
+    assert prepared["uri"].startswith(f"file://{tmp_path / 'bucket'}/synth-words/")
+    assert prepared["path"].startswith(str(tmp_path / "node-cache" / "staged"))
     store.cell_path(run, fine.id).unlink()  # only the fine-tune is left to run
     again = runner.run_suite(s, run, cache_dir=cache, verbose=0, executor=executors.RayExecutor())
     assert again.statuses == {"ok": 2} and again.resumed == 1, again  # resumed count as ok
