@@ -514,9 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("float32", "mixed_float16", "mixed_bfloat16"),
         help="override the precision axis (Keras dtype policies)",
     )
-    run.add_argument(
-        "--replicas", type=_positive_int, help="override the data-parallel replicas"
-    )
+    run.add_argument("--replicas", type=_positive_int, help="override the data-parallel replicas")
     run.add_argument(
         "--batch-size",
         type=_positive_int,
@@ -573,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare every cell's metrics (accuracy, macro-F1, WER, CER, mAP, params) "
         "and speed with a baseline file, each with its own tolerance and direction: quality "
         "within the 95%% interval of the baseline's test-set noise (bootstrap or normal "
-        "approximation, printed per row), speed normalized by each run's calibration peak. Also "
+        "approximation, printed per row), speed within a factor (throughput normalized by the "
+        "median calibration peak of each run; latency and compile time raw). Also "
         "fails when residual - plain changes sign where the baseline's interval excluded zero, "
         "and warns when Keras/TensorFlow/NumPy versions differ from the baseline's. Prints a "
         "table (cell, metric, baseline, now, delta, verdict) and exits 1 on any regression or "

@@ -10,6 +10,7 @@ import numpy as np
 
 import datasets
 from bench import tasks
+from datasets.base import out_of_alphabet
 from results import store
 from results.errors import UserError
 
@@ -90,9 +91,12 @@ def _read_sidecar(path: Path) -> dict:
             "(its output frames follow from them)"
         )
     text = meta.get("train_transcripts", [])
-    if not isinstance(text, list) or not all(isinstance(t, str) and t for t in text):
+    if not isinstance(text, list) or not all(
+        isinstance(t, str) and t and not out_of_alphabet(t) for t in text
+    ):
         raise UserError(
-            f"{path}: 'train_transcripts' must be a list of the training split's transcripts"
+            f"{path}: 'train_transcripts' must be a list of the training split's transcripts "
+            "(normalized: lower-case letters, apostrophe and space)"
         )
     return meta
 

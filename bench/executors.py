@@ -81,7 +81,8 @@ def train_cell(
     """Train one cell in a temporary run directory; its record and files, to ship back.
 
     Runs inside a Ray worker (any node), reading the corpus the driver prepared
-    (``prepared``: its folder, which every node sees); a worker never decodes a source.
+    (``prepared``: its folder, which every node sees, or a URI each node stages once,
+    ``datasets.remote``); a worker never decodes a source.
     ``source``: the payload of the cell whose model ``@EXPERIMENT`` transfer starts from (Ray
     hands it over once that cell's task has returned); its model files are placed in the
     temporary run directory, where ``transfer.resolve`` finds them, and are not shipped back.
@@ -309,9 +310,12 @@ class RayExecutor:
         except Exception as err:  # noqa: BLE001 - a dead worker is one cell's error, not the sweep's
             tries = self.max_retries + 1
             cause = f"{type(err).__name__}: {err}".strip().splitlines()[0]
-            result = failed_cell(
-                cell, f"Ray task failed after {tries} attempt(s): {cause}", traceback.format_exc()
-            )
+            error = f"Ray task failed after {tries} attempt(s): {cause}"
+            src = transfer.source_cell(cell)
+            done = src and store.cell_path(run_dir, src).is_file()
+            if src and not (done and store.read_result(store.cell_path(run_dir, src)).ok):
+                error = f"its transfer source {src} did not finish ({cause})"  # no argument came
+            result = failed_cell(cell, error, traceback.format_exc())
             store.write_result(run_dir, result)
             return result
 

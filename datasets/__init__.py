@@ -3,7 +3,7 @@
 A dataset is one module exposing ``Config`` (a frozen dataclass of its options, validated in
 ``__post_init__``), ``KIND`` (``"kws"`` for keyword spotting, ``"asr"`` for speech recognition)
 and ``load(config, data_dir, cache_dir)`` returning ``KwsData`` or ``AsrData`` in memory; a
-large corpus also has ``plan(config, data_dir) -> prepare.Plan`` (its records, found without
+large corpus also has ``plan(config, data_dir, splits) -> prepare.Plan`` (its records, found without
 decoding), so that preparing it never holds it in memory; a downloadable corpus also has
 ``download(dest) -> Path``. Adding a corpus is that module plus one line here. The suite reads
 every corpus prepared (``load`` below, ``datasets.prepare``).
@@ -76,7 +76,7 @@ def load(
     from datasets import prepare
 
     folder = prepare.prepare(name, options, given_dir, cache, out=prepared, log=_log, splits=splits)
-    return prepare.open_prepared(folder, cache)
+    return prepare.open_prepared(prepare.local_copy(folder, prepared, cache_dir(cache)), cache)
 
 
 def _log(message: str) -> None:

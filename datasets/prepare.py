@@ -10,7 +10,7 @@ corpus.
 
 Two ways in, one layout out:
 
-- A corpus module with ``plan(config, data_dir) -> Plan`` (the large real corpora: Speech
+- A corpus module with ``plan(config, data_dir, splits) -> Plan`` (the large real corpora: Speech
   Commands, LibriSpeech) says which file becomes which record without decoding anything; the
   shards are then decoded and written by ``workers`` processes, one shard at a time each, so
   memory is one shard per worker whatever the corpus size.
@@ -243,9 +243,19 @@ def prepare(
                     f"records ({manifest['skipped']['count']} skipped) in "
                     f"{manifest['prepare_seconds']:.1f} s into {folder}"
                 )
-    if published:
+    if published and made.name == whole.name:  # one split's copy serves bench eval here only
         return remote.publish(made, remote.join(published, name, made.name), say)
     return made
+
+
+def local_copy(folder: Path | str, out, cache_dir) -> Path | str:
+    """The copy this machine prepared of the published URI ``folder``, when it still has it
+    (read as it is: no second copy staged beside it), else ``folder``."""
+    if not remote.is_uri(folder):
+        return folder
+    name, key = str(folder).rstrip("/").rsplit("/", 2)[-2:]  # URI_ROOT/NAME/KEY
+    here = root(out, cache_dir) / name / key
+    return here if shards.read_manifest(here) is not None else folder
 
 
 def wanted_splits(splits: Sequence[str] | None) -> tuple[str, ...]:

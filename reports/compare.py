@@ -35,7 +35,8 @@ def differences_section(rows: list[check.Row], name_a: str, name_b: str) -> Sect
             f"{check.verdict_line(rows)}. Verdicts: "
             + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
             + f". Tolerances and directions are those of 'bench check', with {name_b} as the "
-            "baseline; speed is normalized by each run's calibration peak when both have one."
+            "baseline; throughput is normalized by each run's median calibration peak when both "
+            "have one."
         )
     )
     ordered = sorted(rows, key=lambda r: (VERDICT_ORDER.get(r.verdict, 9), r.cell, r.metric))

@@ -734,8 +734,14 @@ class Machine:
 
     @classmethod
     def of(cls, baseline: Baseline, results: list[CellResult]) -> Machine:
-        base = [c.peak_gflops for c in baseline.cells.values() if c.peak_gflops]
-        now = [p for p in map(_peak, results) if p]
+        """Medians over the cells finished in both (a new or a lost cell moves neither)."""
+        both = [
+            (c.peak_gflops, _peak(r))
+            for r in results
+            if r.ok and (c := baseline.cells.get(r.id)) is not None and c.status == "ok"
+        ]
+        base = [b for b, _ in both if b]
+        now = [n for _, n in both if n]
         return cls(
             statistics.median(base) if base else None, statistics.median(now) if now else None
         )

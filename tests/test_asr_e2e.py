@@ -99,7 +99,7 @@ def test_term_detection_queries_the_training_vocabulary(asr_run):
         assert r.metrics["std_map"].value == pytest.approx(sum(aps) / len(aps))
 
 
-def test_saved_model_gives_the_same_wer(asr_run, tmp_path):
+def test_saved_model_gives_the_same_wer(asr_run, tmp_path, monkeypatch):
     _, run_dir, cache, _ = asr_run
     r = store.read_results(run_dir)[0]
     path = store.model_path(run_dir, r.cell.id)
@@ -113,6 +113,19 @@ def test_saved_model_gives_the_same_wer(asr_run, tmp_path):
     if "wer_lm" in r.metrics:
         assert again["metrics"]["wer_lm"]["value"] == pytest.approx(r.metrics["wer_lm"].value)
     assert again["term_detection"]["terms"] == r.evaluation["term_detection"]["terms"]
+    # scoring the training split reads its audio, not the sidecar's text alone
+    from bench.tasks import asr
+
+    scored = []
+    real = asr.scores
+    monkeypatch.setattr(
+        asr, "scores", lambda net, data, *a, **k: scored.append(data) or real(net, data, *a, **k)
+    )
+    on_train = evaluate.evaluate_saved(path, "synth-sentences", None, {"profile": "tiny"},
+                                       split="train", cache_dir=cache)  # fmt: skip
+    assert on_train["splits_read"] == ["train"]
+    assert on_train["n_examples"] == r.dataset.sizes["train"]
+    assert min(len(a) for a in scored[0].train.audio) > 0
     # a sidecar from before it kept the text: the training split is read for it
     sidecar = path.with_suffix(".json")
     meta = json.loads(sidecar.read_text())

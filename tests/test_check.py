@@ -1,6 +1,6 @@
 """Regression checks: a degraded result (accuracy drop, slowdown, changed depth, lost cell) fails,
-an equal one passes, speed is normalized by each run's calibration peak, and the committed
-baselines match their suites."""
+an equal one passes, throughput is normalized by each run's median calibration peak, and the
+committed baselines match their suites."""
 
 import dataclasses
 import json

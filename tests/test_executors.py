@@ -200,3 +200,29 @@ def test_a_killed_worker_is_retried_by_ray(ray_cluster, doomed_suite, tmp_path):
         executor=_Doomed(marker, doomed, 1),
     )  # fmt: skip
     assert marker.exists() and summary.ok and summary.statuses == {"ok": 2}
+
+
+@pytest.mark.slow
+def test_a_fine_tune_whose_transfer_source_died_names_it(ray_cluster, monkeypatch, tmp_path):
+    """The source cell's worker dies (no retry): the fine-tune, whose task waited on it, is
+    recorded as an error that names its source, not as a death of its own."""
+    monkeypatch.setitem(tasks.TASKS, "doomed", "tiny_task")
+    pair = {
+        **DOOMED,
+        "experiment": [
+            {**DOOMED["experiment"][0], "name": "pre", "models": [
+                {"preset": "tc-resnet8", "depths": [1], "residual": [True]}]},
+            {**DOOMED["experiment"][0], "name": "fine", "train": {"init_from": "@pre"},
+             "models": [{"preset": "tc-resnet8", "depths": [1], "residual": [True]}]},
+        ],
+    }  # fmt: skip
+    s = suite.parse(pair, "doomed")
+    pre, fine = s.cells()
+    run = tmp_path / "run"
+    summary = runner.run_suite(
+        s, run, cache_dir=tmp_path / "cache", verbose=0,
+        executor=_Doomed(tmp_path / "killed", pre.id, 0),
+    )  # fmt: skip
+    assert summary.statuses == {"error": 2}
+    error = store.read_result(store.cell_path(run, fine.id)).error
+    assert error.startswith(f"its transfer source {pre.id} did not finish"), error

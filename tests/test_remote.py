@@ -6,6 +6,7 @@ once into its own cache, and a half-published copy is never read."""
 import numpy as np
 import pytest
 
+import datasets
 from datasets import prepare, remote, shards
 from datasets.base import DataError
 
@@ -29,6 +30,16 @@ def test_a_uri_gets_the_local_copy_published_and_readers_stage_it(tmp_path, caps
             np.asarray(getattr(data, split).audio), np.asarray(getattr(local, split).audio)
         )
         np.testing.assert_array_equal(getattr(data, split).labels, getattr(local, split).labels)
+    # the preparing machine reads its own copy, not a second one staged beside it
+    data_here = datasets.load("synth-words", OPTIONS, None, tmp_path / "a", prepared=bucket)
+    assert data_here.info["prepared"]["path"].startswith(str(tmp_path / "a" / "prepared"))
+    assert not (tmp_path / "a" / "staged").exists()
+    # one split's copy (bench eval) stays on its machine: not published
+    other = f"file://{tmp_path / 'bucket2'}"  # (in ``bucket`` the whole copy would serve)
+    part = prepare.prepare("synth-words", OPTIONS, None, tmp_path / "c", out=other,
+                           splits=("test",))  # fmt: skip
+    assert not isinstance(part, str) and part.is_relative_to(tmp_path / "c" / "prepared")
+    assert not (tmp_path / "bucket2").exists()
     # preparing again, from a machine without the local copy: found at the URI, nothing redone
     said.clear()
     again = prepare.prepare(

@@ -190,6 +190,8 @@ def cmd_prepare(args) -> None:
 
     options = dict(kv.split("=", 1) for kv in args.set)
     options = {k: json.loads(v) if v[:1] in "[{0123456789" else v for k, v in options.items()}
+    if "://" in str(args.out):
+        raise SystemExit(f"--out {args.out}: a local folder (the benchmark times local disk)")
     t0 = time.perf_counter()
     folder = prepare.prepare(
         args.name, options, args.root, args.out, out=args.out, workers=args.workers, log=print
