@@ -312,8 +312,8 @@ class RayExecutor:
             cause = f"{type(err).__name__}: {err}".strip().splitlines()[0]
             error = f"Ray task failed after {tries} attempt(s): {cause}"
             src = transfer.source_cell(cell)
-            done = src and store.cell_path(run_dir, src).is_file()
-            if src and not (done and store.read_result(store.cell_path(run_dir, src)).ok):
+            record = store.cell_path(run_dir, src) if src else None
+            if record and not (record.is_file() and store.read_result(record).ok):
                 error = f"its transfer source {src} did not finish ({cause})"  # no argument came
             result = failed_cell(cell, error, traceback.format_exc())
             store.write_result(run_dir, result)

@@ -25,14 +25,12 @@ used are skipped, named and counted once, in the manifest, and every open report
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -155,26 +153,6 @@ def folder_for(prepared_root: Path, name: str, identity: dict) -> Path:
     return Path(prepared_root) / name / hashlib.sha256(blob).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on one prepared copy: concurrent preparers of it wait for the first.
-
-    A prepare that fails before writing anything (a missing or unusable source) leaves no
-    folder behind."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        except BaseException:
-            if [p.name for p in folder.iterdir()] == [".lock"]:
-                (folder / ".lock").unlink()
-                folder.rmdir()
-            raise
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def prepare(
     name: str,
     options: dict,
@@ -209,19 +187,20 @@ def prepare(
     if wanted != SPLITS:
         identity = {**identity, "splits": list(wanted)}
     folder = folder_for(root(out, cache), name, identity)
+    candidates = tuple(dict.fromkeys((whole, folder)))  # a whole copy serves any splits
     published = uri_root(out)
     if published:
-        for found in dict.fromkeys((whole, folder)):
+        for found in candidates:
             uri = remote.join(published, name, found.name)
             if remote.read_manifest(uri) is not None:
                 say(f"{name}: already prepared at {uri}")
                 return uri
-    made = next((f for f in dict.fromkeys((whole, folder)) if shards.read_manifest(f)), None)
+    made = next((f for f in candidates if shards.read_manifest(f)), None)
     if made is not None:
         say(f"{name}: already prepared in {made}")
     else:
         made = folder
-        with _locked(folder):
+        with shards.locked(folder):
             if shards.read_manifest(folder) is not None:  # another process finished it meanwhile
                 say(f"{name}: already prepared in {folder}")
             else:

@@ -13,8 +13,6 @@ beats one per epoch. The URI's protocol needs its fsspec package installed (``s3
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 from collections.abc import Callable
@@ -97,10 +95,7 @@ def stage(uri: str, cache: Path) -> Path:
     folder = Path(cache) / "staged" / hashlib.sha256(uri.encode()).hexdigest()[:16]
     if shards.read_manifest(folder) is not None:
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock, contextlib.ExitStack() as done:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+    with shards.locked(folder):
         if shards.read_manifest(folder) is not None:  # another process of this node staged it
             return folder
         manifest = read_manifest(uri)

@@ -25,6 +25,8 @@ back bit for bit the arrays its loader decoded.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -265,3 +267,24 @@ def cpu_workers(requested: int | None) -> int:
             raise UserError(f"workers must be an integer >= 1. Received: workers={requested!r}")
         return requested
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on one prepared copy: concurrent writers of it (``prepare``, and
+    ``remote.stage`` on one node) wait for the first.
+
+    A writer that fails before writing anything (a missing or unusable source, no copy at a
+    URI) leaves no folder behind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        except BaseException:
+            if [p.name for p in folder.iterdir()] == [".lock"]:
+                (folder / ".lock").unlink()
+                folder.rmdir()
+            raise
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
