@@ -12,12 +12,13 @@ process that measured it, plus the tolerance of each metric. ``compare`` judges 
 * speed (unit ``samples/s``, ``ms`` or ``s``) by a ratio: the run may be slower than the baseline
   by at most a factor. Throughput (``samples/s``) is first rescaled by the machine's
   calibration peak (``speed.peak_gflops``, a matmul timed in each cell's process), taken as the
-  median over the run's cells and over the baseline's (``machine``): one machine, one peak, so a
-  busier or slower machine of the same kind is not a regression, and one cell's calibration
-  jitter (20% between the cells of one run) does not move its rows. Batch-1 latency and compile
-  time are dispatch and tracing, which a matmul does not track: they are compared raw. Medians
-  more than ``MACHINE_BAND`` apart mark another kind of machine, where rescaling does not hold:
-  every speed row of the run becomes a hint.
+  median over the run's cells and over the baseline's (``Machine``): one machine, one peak per
+  compute dtype (a bfloat16 matmul is not a float32 one), so a busier or slower machine of the
+  same kind is not a regression, and one cell's calibration jitter (20% between the cells of
+  one run) does not move its rows. Batch-1 latency and compile time are dispatch and tracing,
+  which a matmul does not track: they are compared raw. Medians more than ``MACHINE_BAND``
+  apart mark another kind of machine, where rescaling does not hold: every speed row of the
+  run (of that dtype) becomes a hint.
 
 A cell of the baseline that is missing from the run, or did not finish ``ok``, fails the check;
 a cell only in the run is listed as ``new`` and does not.
@@ -138,6 +139,11 @@ def tolerance_for(name: str, unit: str, table: dict[str, Tolerance] | None = Non
 
 def is_speed(unit: str) -> bool:
     return unit in SPEED_UNITS
+
+
+def _dtype(result: CellResult) -> str | None:
+    """The compute dtype of the cell's calibration matmul, None in records without one."""
+    return None if result.speed is None else result.speed.compute_dtype
 
 
 def _peak(result: CellResult) -> float | None:
@@ -418,7 +424,7 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
     by_id = {r.id: r for r in results}
     rows: list[Row] = []
     means, covered = mean_rows(base_run, by_id)
-    machine = Machine.of(base_run, results)
+    machines = Machine.of(base_run, results)
     for cell_id, base in base_run.cells.items():
         result = by_id.get(cell_id)
         if result is None:
@@ -433,6 +439,7 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
             )
             continue
         skip = {name for c, name in covered if c == cell_id}
+        machine = machines.get(_dtype(result), Machine(None, None))
         cell_rows = _metric_rows(cell_id, base, result, base_run.tolerances, machine, skip)
         if _share(baseline.get("environment")) != _share(result.environment):
             cell_rows = [_other_share(r, baseline, result) for r in cell_rows]
@@ -727,24 +734,34 @@ def _other_share(row: Row, baseline: dict, result: CellResult) -> Row:
 @dataclasses.dataclass(frozen=True)
 class Machine:
     """The baseline's and the run's calibration peaks (medians over their cells, GFLOP/s; None
-    where no cell has one), and whether they are close enough to call one kind of machine."""
+    where no cell has one), and whether they are close enough to call one kind of machine.
+
+    One per compute dtype (``Machine.of``): a bfloat16 matmul peaks several times higher than
+    a float32 one on a GPU, so a run that mixes precisions (``gpu-check``) has one machine peak
+    for each, and a cell is rescaled by the peak of its own dtype.
+    """
 
     base_peak: float | None
     now_peak: float | None
 
     @classmethod
-    def of(cls, baseline: Baseline, results: list[CellResult]) -> Machine:
-        """Medians over the cells finished in both (a new or a lost cell moves neither)."""
-        both = [
-            (c.peak_gflops, _peak(r))
-            for r in results
-            if r.ok and (c := baseline.cells.get(r.id)) is not None and c.status == "ok"
-        ]
-        base = [b for b, _ in both if b]
-        now = [n for _, n in both if n]
-        return cls(
-            statistics.median(base) if base else None, statistics.median(now) if now else None
-        )
+    def of(cls, baseline: Baseline, results: list[CellResult]) -> dict[str | None, Machine]:
+        """Medians over the cells finished in both (a new or a lost cell moves neither), by the
+        compute dtype of the run's cell (None for records without one)."""
+        both: dict[str | None, list[tuple]] = {}
+        for r in results:
+            c = baseline.cells.get(r.id)
+            if r.ok and c is not None and c.status == "ok":
+                both.setdefault(_dtype(r), []).append((c.peak_gflops, _peak(r)))
+        out = {}
+        for dtype, pairs in both.items():
+            base = [b for b, _ in pairs if b]
+            now = [n for _, n in pairs if n]
+            out[dtype] = cls(
+                statistics.median(base) if base else None,
+                statistics.median(now) if now else None,
+            )
+        return out
 
     @property
     def scale(self) -> float | None:

@@ -183,6 +183,33 @@ def test_the_machine_is_the_median_peak_of_the_run_not_each_cells(tmp_path):
     assert {r.verdict for r in rows if check.is_speed(r.unit)} == {"hint"}
 
 
+def test_each_compute_dtype_is_rescaled_by_its_own_machine_peak(tmp_path):
+    """A run mixing float32 and bfloat16 cells (``gpu-check``) has a machine peak per dtype:
+    a median over both would be a blend that rescales every cell by the wrong ratio."""
+
+    def mixed(cell_id, dtype, peak, speed_):
+        r = cell(cell_id, speed_=speed_, peak=peak)
+        return dataclasses.replace(r, speed=dataclasses.replace(r.speed, compute_dtype=dtype))
+
+    f32 = [("f1", 20.0), ("f2", 20.0)]
+    bf16 = [("b1", 80.0), ("b2", 80.0)]
+    base = check.make_baseline(
+        write_run(
+            tmp_path / "b",
+            [mixed(c, "float32", p, 600.0) for c, p in f32]
+            + [mixed(c, "bfloat16", p, 600.0) for c, p in bf16],
+        )
+    )
+    # the bfloat16 matmul (and its cells) ran at 0.7x, float32 unchanged
+    run = [mixed(c, "float32", p, 600.0) for c, p in f32]
+    run += [mixed(c, "bfloat16", 0.7 * p, 0.7 * 600.0) for c, p in bf16]
+    speed = {r.cell: r for r in check.compare(base, run) if r.metric == "train_samples_per_s"}
+    for c in ("f1", "f2", "b1", "b2"):
+        assert speed[c].now == pytest.approx(600.0), (c, speed[c].note)
+        assert speed[c].verdict == "ok"
+    assert "56→80 GFLOP/s" in speed["b1"].note and "20→20 GFLOP/s" in speed["f1"].note
+
+
 def test_speed_from_another_kind_of_machine_is_a_hint_that_never_fails(tmp_path):
     cells = [cell("x", speed_=600.0, peak=20.0), cell("y", speed_=600.0, peak=20.0)]
     base = check.make_baseline(write_run(tmp_path / "b", cells))
