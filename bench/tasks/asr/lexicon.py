@@ -205,7 +205,6 @@ class Search:
             CriterionType,
             LexiconDecoder,
             LexiconDecoderOptions,
-            SmearingMode,
             Trie,
         )
         from flashlight.lib.text.decoder.kenlm import KenLM
@@ -228,11 +227,11 @@ class Search:
         trie = Trie(self.classes, self._space)
         for word in sorted(lm.words):
             spelling = [tokens[ch] for ch in word] + [tokens[" "]]  # a space closes a word
-            # score 0: no LM look-ahead inside a word. With the unigram smeared over the trie,
-            # as flashlight's examples do, the beam lost the reference so often that wer_lm on
-            # the quick suite's speech cells doubled (0.13 -> 0.29) at the same settings.
+            # score 0: no LM look-ahead inside a word, so the trie is not smeared (a max over
+            # zeros). With the unigram smeared over the trie, as flashlight's examples do, the
+            # beam lost the reference so often that wer_lm on the quick suite's speech cells
+            # doubled (0.13 -> 0.29) at the same settings.
             trie.insert(spelling, self.words.get_index(word), 0.0)
-        trie.smear(SmearingMode.MAX)
         options = LexiconDecoderOptions(
             beam_size=decoder.beam_width,
             beam_size_token=self.classes,
