@@ -1,9 +1,13 @@
-"""Fixtures shared by the test modules: a local HTTP server for the download tests."""
+"""Fixtures shared by the test modules: a local HTTP server for the download tests, and the
+scripts of ``bench/benchmarks`` loaded as modules for the tests that keep them from rotting."""
 
 import functools
 import http.server
+import importlib.util
 import os
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +46,20 @@ def server(tmp_path, monkeypatch):
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def benchmark_script():
+    """``load(name)``: the script ``bench/benchmarks/NAME.py`` as a module (the benchmarks are
+    scripts run by path, not a package), registered in ``sys.modules`` so its dataclasses and
+    pickles resolve."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "bench" / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

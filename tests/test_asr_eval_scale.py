@@ -2,24 +2,13 @@
 detection and the lexicon decoder at test-clean's size cannot rot: its generated posteriors are
 those of a model that mostly reads the reference, and the task's code scores them."""
 
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _benchmark():
-    path = ROOT / "bench" / "benchmarks" / "asr_eval_scale.py"
-    spec = importlib.util.spec_from_file_location("asr_eval_scale", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_benchmark_runs_small_and_its_figures_are_sane(tmp_path):
+def test_the_benchmark_runs_small_and_its_figures_are_sane(tmp_path, benchmark_script):
     out = tmp_path / "figures.json"
-    _benchmark().main(["--utterances", "24", "--train-sentences", "300", "--json", str(out)])
+    argv = ["--utterances", "24", "--train-sentences", "300", "--json", str(out)]
+    benchmark_script("asr_eval_scale").main(argv)
     figures = json.loads(out.read_text())
     assert figures["utterances"] == figures["lm_utterances"] == 24
     assert 0 < figures["frames"] <= figures["padded_frames"]
@@ -28,12 +17,12 @@ def test_the_benchmark_runs_small_and_its_figures_are_sane(tmp_path):
     assert 0.1 < figures["wer_greedy"] < 0.8 and figures["wer_lm"] < figures["wer_greedy"]
 
 
-def test_the_generated_posteriors_are_log_probabilities_spelling_the_reference():
+def test_the_generated_posteriors_are_log_probabilities_spelling_the_reference(benchmark_script):
     import numpy as np
 
     from bench.tasks.asr import ctc
 
-    bench = _benchmark()
+    bench = benchmark_script("asr_eval_scale")
     rng = np.random.default_rng(0)
     refs = ["the cat", "sat on a mat"]
     logp, lengths = bench.posteriors(rng, refs, np.array([1.0, 2.0]))
