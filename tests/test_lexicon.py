@@ -53,6 +53,23 @@ def test_unbounded_beam_matches_brute_force(seed, order, alpha, beta):
     assert text == want_text
 
 
+def test_a_beam_that_keeps_no_word_decodes_to_nothing_every_time():
+    """Frames that spell the word ``b`` and then a prefix of ``ab`` that never closes: a beam of
+    one keeps only that prefix, and the closing space at the end is impossible for it. The
+    hypothesis flashlight returns then scores ``IMPOSSIBLE`` and its text is a tie among dead
+    ones, which varied from call to call; the decoder answers nothing, every time."""
+    lm = lexicon.NgramLM(["ab", "ab ab", "b"], order=2)
+    logp = np.full((4, len(ALPHABET) + 1), -30.0)
+    logp[0, 1] = logp[1, 2] = logp[2, 0] = logp[3, 0] = 0.0  # b, space, a, a
+    decoder = lexicon.Decoder(beam_width=1, alpha=0.5, beta=0.0, prune=-math.inf)
+    assert {lexicon.decode(logp, lm, ALPHABET, BLANK, decoder) for _ in range(5)} == {
+        ("", -math.inf)
+    }
+    # a beam wide enough to keep "b ab" finds it
+    wide = lexicon.Decoder(beam_width=100, alpha=0.5, beta=0.0, prune=-math.inf)
+    assert lexicon.decode(logp, lm, ALPHABET, BLANK, wide)[0] == "b ab"
+
+
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 def test_the_arpa_file_is_the_ngram_exactly(order, tmp_path):
     """KenLM reading ``NgramLM.arpa()`` gives every sentence of up to three words (and ``</s>``)

@@ -251,7 +251,8 @@ class Search:
     def __call__(self, logp: np.ndarray) -> tuple[str, float]:
         """Best lexicon text of one utterance's ``[frames, classes]`` log-posteriors and its
         score ``log p_ctc + alpha * ln P_lm + beta * words`` (``p_ctc`` summed over the paths
-        the beam merged, or the best path's); ``("", -inf)`` on no frames."""
+        the beam merged, or the best path's); ``("", -inf)`` on no frames or where no
+        hypothesis of the lexicon survives the beam."""
         emissions = np.asarray(logp, dtype=np.float32)
         if emissions.ndim != 2 or emissions.shape[1] != self.classes:
             raise ValueError(
@@ -268,7 +269,11 @@ class Search:
         emissions = np.concatenate([pruned, end]).astype(np.float32)  # a new array: the
         # caller's posteriors (term detection reads them next) are never written
         results = self._decoder.decode(emissions.ctypes.data, *emissions.shape)
-        if not results:
+        if not results or results[0].score <= IMPOSSIBLE / 2:
+            # No text of the lexicon fits: every hypothesis the beam kept took an impossible
+            # token (a pruned letter, or the closing space in the middle of a word). Their
+            # scores tie at IMPOSSIBLE in float32, and flashlight breaks the tie differently
+            # from call to call, so the text would not repeat: none is the answer.
             return "", -math.inf
         best = results[0]
         text = " ".join(self.words.get_entry(w) for w in best.words if w >= 0)
