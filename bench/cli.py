@@ -572,8 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and speed with a baseline file, each with its own tolerance and direction: quality "
         "within the 95%% interval of the baseline's test-set noise (bootstrap or normal "
         "approximation, printed per row), speed within a factor (throughput normalized by the "
-        "median calibration peak of each run; latency and compile time raw). Also "
-        "fails when residual - plain changes sign where the baseline's interval excluded zero, "
+        "median calibration peak of each run and precision; latency and compile time raw). "
+        "Also fails when residual - plain changes sign where the baseline compared at least "
+        "3 seeds and its interval excluded zero, "
         "and warns when Keras/TensorFlow/NumPy versions differ from the baseline's. Prints a "
         "table (cell, metric, baseline, now, delta, verdict) and exits 1 on any regression or "
         "missing cell.",

@@ -13,12 +13,12 @@ process that measured it, plus the tolerance of each metric. ``compare`` judges 
   by at most a factor. Throughput (``samples/s``) is first rescaled by the machine's
   calibration peak (``speed.peak_gflops``, a matmul timed in each cell's process), taken as the
   median over the run's cells and over the baseline's (``Machine``): one machine, one peak per
-  compute dtype (a bfloat16 matmul is not a float32 one), so a busier or slower machine of the
+  precision policy (a bfloat16 matmul is not a float32 one), so a busier or slower machine of the
   same kind is not a regression, and one cell's calibration jitter (20% between the cells of
   one run) does not move its rows. Batch-1 latency and compile time are dispatch and tracing,
   which a matmul does not track: they are compared raw. Medians more than ``MACHINE_BAND``
   apart mark another kind of machine, where rescaling does not hold: every speed row of the
-  run (of that dtype) becomes a hint.
+  run (of that precision) becomes a hint.
 
 A cell of the baseline that is missing from the run, or did not finish ``ok``, fails the check;
 a cell only in the run is listed as ``new`` and does not.
@@ -123,7 +123,7 @@ SUITE_SPEED_TOLERANCE = Tolerance("factor", 2.0)
 # on the machine that gates, see README). A CI machine whose matmul peaked at 146-148 GFLOP/s
 # against the smoke-jax baseline's 97-98 trained 20-30% slower: rescaled per cell by the peak,
 # compile time and latency came out 2.4x and more slower and failed the gate; since then only
-# throughput is rescaled, by the run's median peak.
+# throughput is rescaled, by the median peak of the cell's precision over the run.
 MACHINE_BAND = 1.5
 SUITE_ROW = "(suite)"  # the cell column of the suite-wide speed rows
 
@@ -141,9 +141,10 @@ def is_speed(unit: str) -> bool:
     return unit in SPEED_UNITS
 
 
-def _dtype(result: CellResult) -> str | None:
-    """The compute dtype of the cell's calibration matmul, None in records without one."""
-    return None if result.speed is None else result.speed.compute_dtype
+def _precision(result: CellResult) -> str:
+    """The cell's dtype policy, which fixes its calibration matmul's compute dtype (every
+    record has one: float32 in records made before the axis existed)."""
+    return result.cell.precision
 
 
 def _peak(result: CellResult) -> float | None:
@@ -439,7 +440,7 @@ def compare(baseline: dict, results: list[CellResult]) -> list[Row]:
             )
             continue
         skip = {name for c, name in covered if c == cell_id}
-        machine = machines.get(_dtype(result), Machine(None, None))
+        machine = Machine.of_cell(machines, result)
         cell_rows = _metric_rows(cell_id, base, result, base_run.tolerances, machine, skip)
         if _share(baseline.get("environment")) != _share(result.environment):
             cell_rows = [_other_share(r, baseline, result) for r in cell_rows]
@@ -736,32 +737,41 @@ class Machine:
     """The baseline's and the run's calibration peaks (medians over their cells, GFLOP/s; None
     where no cell has one), and whether they are close enough to call one kind of machine.
 
-    One per compute dtype (``Machine.of``): a bfloat16 matmul peaks several times higher than
-    a float32 one on a GPU, so a run that mixes precisions (``gpu-check``) has one machine peak
-    for each, and a cell is rescaled by the peak of its own dtype.
+    One per precision policy (``Machine.of``): a bfloat16 matmul peaks several times higher
+    than a float32 one on a GPU, so a run that mixes precisions (``gpu-check``) has one machine
+    peak for each, and a cell is rescaled by the peak of its own precision.
     """
 
     base_peak: float | None
     now_peak: float | None
 
     @classmethod
-    def of(cls, baseline: Baseline, results: list[CellResult]) -> dict[str | None, Machine]:
-        """Medians over the cells finished in both (a new or a lost cell moves neither), by the
-        compute dtype of the run's cell (None for records without one)."""
-        both: dict[str | None, list[tuple]] = {}
+    def of(cls, baseline: Baseline, results: list[CellResult]) -> dict[str, Machine]:
+        """Medians over the cells finished in both (a new or a lost cell moves neither), per
+        precision policy of the cell."""
+        both: dict[str, list[tuple[float | None, float | None]]] = {}
         for r in results:
             c = baseline.cells.get(r.id)
             if r.ok and c is not None and c.status == "ok":
-                both.setdefault(_dtype(r), []).append((c.peak_gflops, _peak(r)))
-        out = {}
-        for dtype, pairs in both.items():
+                both.setdefault(_precision(r), []).append((c.peak_gflops, _peak(r)))
+        out: dict[str, Machine] = {}
+        for precision, pairs in both.items():
             base = [b for b, _ in pairs if b]
             now = [n for _, n in pairs if n]
-            out[dtype] = cls(
+            out[precision] = cls(
                 statistics.median(base) if base else None,
                 statistics.median(now) if now else None,
             )
         return out
+
+    @classmethod
+    def of_cell(cls, machines: Mapping[str, Machine], result: CellResult) -> Machine:
+        """The machine a cell's speed is judged on: its precision's, else (no cell of that
+        precision finished in both runs) another machine if any precision says so, else one
+        without peaks (raw speed)."""
+        if _precision(result) in machines:
+            return machines[_precision(result)]
+        return next((m for m in machines.values() if not m.same_kind), cls(None, None))
 
     @property
     def scale(self) -> float | None:

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,25 @@ def server(tmp_path, monkeypatch):
     thread.join(timeout=5)
 
 
+_SCRIPTS: dict[str, types.ModuleType] = {}
+
+
 @pytest.fixture
 def benchmark_script():
     """``load(name)``: the script ``bench/benchmarks/NAME.py`` as a module (the benchmarks are
-    scripts run by path, not a package), registered in ``sys.modules`` so its dataclasses and
-    pickles resolve."""
+    scripts run by path, not a package), executed once per session and registered in
+    ``sys.modules`` under its name, so every test sees the same module object."""
 
-    def load(name: str):
-        path = Path(__file__).resolve().parents[1] / "bench" / "benchmarks" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules.setdefault(name, module)
-        spec.loader.exec_module(module)
-        return module
+    def load(name: str) -> types.ModuleType:
+        if name not in _SCRIPTS:
+            path = Path(__file__).resolve().parents[1] / "bench" / "benchmarks" / f"{name}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise FileNotFoundError(path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            _SCRIPTS[name] = module
+        return _SCRIPTS[name]
 
     return load

@@ -183,13 +183,15 @@ def test_the_machine_is_the_median_peak_of_the_run_not_each_cells(tmp_path):
     assert {r.verdict for r in rows if check.is_speed(r.unit)} == {"hint"}
 
 
-def test_each_compute_dtype_is_rescaled_by_its_own_machine_peak(tmp_path):
-    """A run mixing float32 and bfloat16 cells (``gpu-check``) has a machine peak per dtype:
-    a median over both would be a blend that rescales every cell by the wrong ratio."""
+def test_each_precision_is_rescaled_by_its_own_machine_peak(tmp_path):
+    """A run mixing float32 and bfloat16 cells (``gpu-check``) has a machine peak per
+    precision: a median over both would be a blend that rescales every cell by the wrong ratio.
+    A precision with no cell finished in both runs is judged on another machine if another
+    precision says so."""
 
-    def mixed(cell_id, dtype, peak, speed_):
+    def mixed(cell_id, precision, peak, speed_):
         r = cell(cell_id, speed_=speed_, peak=peak)
-        return dataclasses.replace(r, speed=dataclasses.replace(r.speed, compute_dtype=dtype))
+        return dataclasses.replace(r, cell=dataclasses.replace(r.cell, precision=precision))
 
     f32 = [("f1", 20.0), ("f2", 20.0)]
     bf16 = [("b1", 80.0), ("b2", 80.0)]
@@ -197,17 +199,28 @@ def test_each_compute_dtype_is_rescaled_by_its_own_machine_peak(tmp_path):
         write_run(
             tmp_path / "b",
             [mixed(c, "float32", p, 600.0) for c, p in f32]
-            + [mixed(c, "bfloat16", p, 600.0) for c, p in bf16],
+            + [mixed(c, "mixed_bfloat16", p, 600.0) for c, p in bf16],
         )
     )
     # the bfloat16 matmul (and its cells) ran at 0.7x, float32 unchanged
     run = [mixed(c, "float32", p, 600.0) for c, p in f32]
-    run += [mixed(c, "bfloat16", 0.7 * p, 0.7 * 600.0) for c, p in bf16]
+    run += [mixed(c, "mixed_bfloat16", 0.7 * p, 0.7 * 600.0) for c, p in bf16]
     speed = {r.cell: r for r in check.compare(base, run) if r.metric == "train_samples_per_s"}
     for c in ("f1", "f2", "b1", "b2"):
         assert speed[c].now == pytest.approx(600.0), (c, speed[c].note)
         assert speed[c].verdict == "ok"
     assert "56→80 GFLOP/s" in speed["b1"].note and "20→20 GFLOP/s" in speed["f1"].note
+    # float32 on another machine (3x its peak); the bfloat16 cells failed in the baseline's
+    # place, so their precision has no machine of its own: 10x slower is a hint, not a failure
+    other = [mixed(c, "float32", 3 * p, 600.0) for c, p in f32]
+    other += [mixed("b9", "mixed_bfloat16", 80.0, 60.0)]
+    base_b9 = check.make_baseline(
+        write_run(tmp_path / "b9", [*run[:2], mixed("b9", "mixed_bfloat16", 80.0, 600.0)])
+    )
+    base_b9["cells"]["b9"]["status"] = "error"
+    rows = check.compare(base_b9, other)
+    b9 = [r for r in rows if r.cell == "b9" and r.metric == "train_samples_per_s"]
+    assert [r.verdict for r in b9] == ["hint"], b9
 
 
 def test_speed_from_another_kind_of_machine_is_a_hint_that_never_fails(tmp_path):

@@ -2,7 +2,6 @@
 and QuartzNet: the same trainable weights, shape for shape, at two depths; and one measurement
 of each, on each side, runs."""
 
-
 import numpy as np
 import pytest
 
@@ -64,12 +63,21 @@ def test_the_torch_quartznet_gives_the_keras_frame_count(benchmark_script):
 @pytest.mark.parametrize(
     ("impl", "net", "depth"),
     [("torch-eager", "res8", 3), ("torch-eager", "quartznet-small", 5),
-     ("keras-tensorflow", "quartznet-small", 5)],
+     ("keras", "quartznet-small", 5)],
 )  # fmt: skip
 def test_one_measurement_trains(impl, net, depth, monkeypatch, benchmark_script):
-    _need_backend("torch")
+    """One measurement of each side: a rate and a finite loss (CTC over lengths it can align).
+    ``keras`` runs in this process, on the backend the tests run on."""
+    import math
+
+    import keras
+
+    if impl.startswith("torch"):
+        _need_backend("torch")
+    else:
+        impl = f"keras-{keras.backend.backend()}"
     ref = benchmark_script("torch_reference")
     monkeypatch.setattr(ref, "STEPS", 2)
     monkeypatch.setattr(ref, "WARMUP", 1)
     row = ref.one(impl, depth, 4, net)
-    assert row["impl"] == impl and row["net"] == net and row["samples_per_s"] > 0
+    assert row["net"] == net and row["samples_per_s"] > 0 and math.isfinite(row["loss"]), row

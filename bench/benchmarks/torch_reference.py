@@ -12,7 +12,7 @@ What a user would write instead of the suite, for two nets:
 * ``quartznet-small`` (CTC speech recognition) as ``models.quartznet`` builds it: the same
   front end on two-second utterances, a separable stem of stride 2, ``depth`` residual blocks of
   ``repeat`` separable sub-blocks (depthwise, pointwise, batch norm, ReLU) with a projected
-  shortcut, a dilated separable and two pointwise head convolutions, per-frame logits; CTC loss
+  shortcut, a dilated separable and a pointwise head convolution, per-frame logits; CTC loss
   on 24 random characters per utterance.
 
 Each is a ``torch.nn.Module`` trained by AdamW in a plain loop, eager and ``torch.compile``d.
@@ -112,8 +112,10 @@ def _torch_front_end(n_mels: int):
     import torch
     from torch import nn
 
+    from models.frontend import SAMPLE_RATE
+
     def mel_matrix(fft: int = 512) -> torch.Tensor:
-        hz = np.linspace(0, SAMPLES / 2, fft // 2 + 1)
+        hz = np.linspace(0, SAMPLE_RATE / 2, fft // 2 + 1)
         mel = 2595 * np.log10(1 + hz / 700)
         edges = np.linspace(mel[1], mel[-1], n_mels + 2)
         lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
@@ -273,8 +275,8 @@ def one(impl: str, depth: int, batch: int, net: str = "res8") -> dict:
     setup = time.perf_counter() - first
     median = _time(step)
     return {"impl": impl, "net": net, "depth": depth, "batch": batch,
-            "samples_per_s": batch / median,
-            "first_step_s": setup, "build_s": first - t0}  # fmt: skip
+            "samples_per_s": batch / median, "first_step_s": setup, "build_s": first - t0,
+            "loss": float(step())}  # fmt: skip  (finite: the step trained on a loss it can take)
 
 
 def _child(impl: str, depth: int, batch: int, net: str) -> dict:
@@ -288,7 +290,8 @@ def _child(impl: str, depth: int, batch: int, net: str) -> dict:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     if done.returncode != 0:
-        return {"impl": impl, "depth": depth, "error": done.stderr.strip().splitlines()[-1:]}
+        return {"impl": impl, "net": net, "depth": depth,
+                "error": done.stderr.strip().splitlines()[-1:]}  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -299,14 +302,16 @@ def main(argv=None) -> int:
     single.add_argument("impl", choices=IMPLS)
     single.add_argument("depth", type=int)
     single.add_argument("--batch", type=int, default=64)
-    single.add_argument("--net", choices=NETS, default="res8")
+    single.add_argument("--net", choices=NETS, default=argparse.SUPPRESS)  # given before
+    # or after `one`: the top-level --net is its default
     parser.add_argument("--net", choices=NETS, default="res8", help="res8 or quartznet-small")
-    parser.add_argument("--depths", type=int, nargs="+", default=[3, 6, 12])
+    parser.add_argument("--depths", type=int, nargs="+", help="default: 3 6 12 (res8), 5 10")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     parser.add_argument("--out", type=Path, help="JSON file for every measurement")
     args = parser.parse_args(argv)
+    args.depths = args.depths or ([3, 6, 12] if args.net == "res8" else [5, 10])
     if args.cmd == "one":
         print(json.dumps(one(args.impl, args.depth, args.batch, args.net)))
         return 0

@@ -271,9 +271,9 @@ class Search:
         results = self._decoder.decode(emissions.ctypes.data, *emissions.shape)
         if not results or results[0].score <= IMPOSSIBLE / 2:
             # No text of the lexicon fits: every hypothesis the beam kept took an impossible
-            # token (a pruned letter, or the closing space in the middle of a word). Their
-            # scores tie at IMPOSSIBLE in float32, and flashlight breaks the tie differently
-            # from call to call, so the text would not repeat: none is the answer.
+            # token (a pruned letter, or the closing space in the middle of a word). IMPOSSIBLE
+            # absorbs every other term of their scores, so they tie, and flashlight broke the
+            # tie differently from call to call: the text would not repeat, none is the answer.
             return "", -math.inf
         best = results[0]
         text = " ".join(self.words.get_entry(w) for w in best.words if w >= 0)
