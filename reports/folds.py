@@ -73,8 +73,9 @@ def recipe_table(
     Each entry is the mean ± sample sd of ``metric`` over the held-out speakers and, for every
     recipe but ``reference``, its difference from the reference at the same depth and kind,
     paired by speaker: the mean of the per-fold differences with its 95% t-interval over the
-    folds both have (``results.stats.mean_interval``). The preset may differ (a peak-normalized
-    recipe against scratch ``tc-resnet8``): a recipe is what changes, the model shape does not.
+    folds both have (``results.stats.mean_interval``). An entry over fewer folds than the run
+    has (a run stopped early) says how many. The preset may differ (a peak-normalized recipe
+    against scratch ``tc-resnet8``): a recipe is what changes, the model shape does not.
     """
     if frame.empty:
         return pd.DataFrame(columns=["recipe"])
@@ -84,6 +85,7 @@ def recipe_table(
         per["model"].unique(), key=lambda m: (int(m.split()[0][1:]), m.split()[1] != "residual", m)
     )
     ref = per[per["recipe"] == reference].set_index(["model", "speaker"])[metric]
+    folds = per["speaker"].nunique()
     rows = []
     recipes = sorted(per["recipe"].unique(), key=lambda r: r != reference)  # reference first
     for recipe in recipes:
@@ -96,6 +98,8 @@ def recipe_table(
                 continue
             sd = cells.std() if len(cells) > 1 else float("nan")
             text = f"{cells.mean():.3f} ± {sd:.3f}" if len(cells) > 1 else f"{cells.mean():.3f}"
+            if len(cells) < folds:  # a run stopped early: say how much of it the entry is
+                text += f", {len(cells)} of {folds} folds"
             shared = [s for s in cells.index if (model, s) in ref.index]
             if recipe != reference and len(shared) >= 2:
                 diff = stats.mean_interval([cells[s] - ref[(model, s)] for s in shared])

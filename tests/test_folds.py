@@ -160,7 +160,8 @@ def test_the_recipe_table_pairs_each_recipe_with_scratch_by_fold():
         f"0.800 ± 0.050 (Δ +0.100 [{0.1 - half:+.3f}, {0.1 + half:+.3f}])"
     )
     assert rows["scratch"]["d3 residual"] == "0.700 ± 0.100"
-    assert rows["scratch"]["d3 plain"] == "0.650" and rows["peak-transfer"]["d3 plain"] == "–"
+    assert rows["scratch"]["d3 plain"] == "0.650, 1 of 3 folds"
+    assert rows["peak-transfer"]["d3 plain"] == "–"
 
 
 def test_bench_report_writes_the_readme_table(tmp_path, capsys):
@@ -173,7 +174,7 @@ def test_bench_report_writes_the_readme_table(tmp_path, capsys):
     assert f"held-out speakers: {(run / 'tables' / 'folds.md').resolve()}" in out
     lines = md.splitlines()
     assert lines[2] == "| recipe | d3 residual | d3 plain |" and lines[3] == "|---|---|---|"
-    assert lines[4].startswith("| scratch | 0.700 ± 0.100 | 0.650 |")
+    assert lines[4].startswith("| scratch | 0.700 ± 0.100 | 0.650, 1 of 3 folds |")
     assert lines[5].startswith("| peak-transfer | 0.800 ± 0.050 (Δ +0.100 [")
     assert "paired by fold" in lines[0] and "over 3 folds" in lines[0]
     html = (run / "report.html").read_text()
