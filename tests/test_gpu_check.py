@@ -25,7 +25,7 @@ def _gpu_check(out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bench", "gpu-check", "--batch-size", "2", "--profile", "tiny",
          "--out", str(out), "-q", *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
 
 
